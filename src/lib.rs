@@ -1,0 +1,54 @@
+//! Bazaar's contracts: the tonic/prost stubs generated from `proto/`, shared by
+//! every crate, and the file descriptor set that reflection and the REST edge
+//! read at run time.
+//!
+//! Module paths follow the proto packages: `bazaar.order.v1` is
+//! [`order::v1`].
+
+/// Money, shared by the catalog, orders and payments.
+pub mod common {
+    pub mod v1 {
+        tonic::include_proto!("bazaar.common.v1");
+    }
+}
+
+/// Accounts, credentials and sessions.
+pub mod user {
+    pub mod v1 {
+        tonic::include_proto!("bazaar.user.v1");
+    }
+}
+
+/// The catalog and its stock.
+pub mod product {
+    pub mod v1 {
+        tonic::include_proto!("bazaar.product.v1");
+    }
+}
+
+/// Checkout and orders.
+pub mod order {
+    pub mod v1 {
+        tonic::include_proto!("bazaar.order.v1");
+    }
+}
+
+/// Charges and refunds.
+pub mod payment {
+    pub mod v1 {
+        tonic::include_proto!("bazaar.payment.v1");
+    }
+}
+
+/// Every Bazaar proto file and its imports (including `google.api` HTTP rules
+/// and source comments), encoded as a `google.protobuf.FileDescriptorSet`.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/bazaar_descriptor.bin"));
+
+/// Fully-qualified names of the four services.
+pub const SERVICE_NAMES: [&str; 4] = [
+    "bazaar.user.v1.UserService",
+    "bazaar.product.v1.ProductService",
+    "bazaar.order.v1.OrderService",
+    "bazaar.payment.v1.PaymentService",
+];
