@@ -41,7 +41,8 @@ fn string_field(message: &DynamicMessage, name: &str) -> String {
 
 /// Every RPC of every service, with the REST binding it must have (or none,
 /// for internal RPCs that the edge must not expose).
-const EXPECTED: &[(&str, &str, Option<(&str, &str, &str)>)] = &[
+type Binding = (&'static str, &'static str, &'static str);
+const EXPECTED: &[(&str, &str, Option<Binding>)] = &[
     (
         "bazaar.user.v1.UserService",
         "Register",

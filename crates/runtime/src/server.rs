@@ -1,0 +1,197 @@
+//! The gRPC server every Bazaar service runs.
+//!
+//! One builder gives each server the same shape: gRPC health and reflection
+//! (v1 and v1alpha, so grpcurl 1.8 works), a span per request joined to the
+//! caller's trace, a request timeout, a global concurrency limit that sheds
+//! load instead of queueing, and a graceful shutdown that stops taking work,
+//! reports NOT_SERVING, and drains for at most the configured grace period.
+
+use std::{
+    convert::Infallible, future::Future, net::SocketAddr, num::NonZeroUsize, time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tonic::{
+    body::Body,
+    server::NamedService,
+    service::RoutesBuilder,
+    transport::{Server, server::TcpIncoming},
+};
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
+
+/// The `[server]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Where to listen; each binary sets its own default port.
+    pub listen: SocketAddr,
+    /// Upper bound on one request; a client's shorter `grpc-timeout` wins.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Requests handled at once; more are refused with `RESOURCE_EXHAUSTED`.
+    pub concurrency_limit: NonZeroUsize,
+    /// How long in-flight requests may take to finish after a stop signal.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            request_timeout: Duration::from_secs(10),
+            concurrency_limit: NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Defaults with another port.
+    pub fn with_port(port: u16) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            ..Self::default()
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("the server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Assembles a server from services; [`Self::serve`] runs it.
+pub struct ServerBuilder {
+    config: ServerConfig,
+    routes: RoutesBuilder,
+    service_names: Vec<&'static str>,
+    descriptor_sets: Vec<&'static [u8]>,
+    health: HealthReporter,
+}
+
+impl ServerBuilder {
+    pub fn new(config: ServerConfig) -> Self {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(health_service);
+        Self {
+            config,
+            routes,
+            service_names: Vec::new(),
+            descriptor_sets: vec![tonic_health::pb::FILE_DESCRIPTOR_SET],
+            health,
+        }
+    }
+
+    /// Describes the services for reflection (an encoded
+    /// `FileDescriptorSet`, such as `bazaar_proto::FILE_DESCRIPTOR_SET`).
+    pub fn file_descriptor_set(mut self, encoded: &'static [u8]) -> Self {
+        self.descriptor_sets.push(encoded);
+        self
+    }
+
+    /// Adds a service; it reports SERVING from start until shutdown.
+    pub fn add_service<S>(mut self, service: S) -> Self
+    where
+        S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.service_names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    /// A handle to flip the health of services (e.g. NOT_SERVING while a
+    /// dependency is down).
+    pub fn health_reporter(&self) -> HealthReporter {
+        self.health.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then drains for at
+    /// most `shutdown_grace`.
+    pub async fn serve(
+        mut self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServerError> {
+        // The builder is consumed by each build, so make one per version.
+        let reflection = || {
+            let mut builder = tonic_reflection::server::Builder::configure();
+            for set in &self.descriptor_sets {
+                builder = builder.register_encoded_file_descriptor_set(set);
+            }
+            // Advertise only what this server serves, not all it describes.
+            builder = builder.with_service_name(tonic_health::pb::health_server::SERVICE_NAME);
+            for name in &self.service_names {
+                builder = builder.with_service_name(*name);
+            }
+            builder
+        };
+        let v1 = reflection().build_v1()?;
+        let v1alpha = reflection().build_v1alpha()?;
+        self.routes.add_service(v1);
+        self.routes.add_service(v1alpha);
+
+        for name in &self.service_names {
+            self.health
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
+        }
+
+        let local_addr = listener.local_addr().ok();
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let limits = ServiceBuilder::new()
+            .load_shed()
+            .layer(GlobalConcurrencyLimitLayer::new(
+                self.config.concurrency_limit.get(),
+            ));
+        let router = Server::builder()
+            .timeout(self.config.request_timeout)
+            .trace_fn(crate::telemetry::server_span)
+            .layer(limits)
+            .add_routes(self.routes.routes());
+
+        let stopping = tokio::sync::Notify::new();
+        let health = self.health.clone();
+        let names = self.service_names.clone();
+        let signal = async {
+            shutdown.await;
+            tracing::info!("stopping: refusing new connections, draining requests");
+            for name in names.iter().copied().chain([""]) {
+                health
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+            stopping.notify_one();
+        };
+        tracing::info!(addr = ?local_addr, services = ?self.service_names, "gRPC server listening");
+        let serve = router.serve_with_incoming_shutdown(incoming, signal);
+        let grace = self.config.shutdown_grace;
+        tokio::select! {
+            result = serve => result?,
+            () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(?grace, "requests still running after the grace period; dropping them");
+            }
+        }
+        tracing::info!("gRPC server stopped");
+        Ok(())
+    }
+}
+
+/// Binds `addr`, reporting which address failed.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}
