@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod db;
 pub mod server;
 pub mod shutdown;
 pub mod status;

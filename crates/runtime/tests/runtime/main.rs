@@ -3,6 +3,7 @@
 
 mod auth;
 mod config;
+mod db;
 mod server;
 mod support;
 mod telemetry;

@@ -1,0 +1,329 @@
+//! Database access shared by every service: one URL picks the backend.
+//!
+//! `postgres://...` is the production backend; `sqlite://path` is the
+//! embedded zero-setup default (the file and its directory are created on
+//! first start). Services talk to both through sqlx's `Any` driver with one
+//! portable dialect: ids as TEXT, times as BIGINT microseconds, `$n`
+//! parameters, conditional updates instead of row locks. Each service keeps a
+//! migrations directory per backend, because DDL is where the two differ.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use sqlx::{
+    Any, AnyPool, Executor as _, Transaction,
+    any::{AnyConnectOptions, AnyPoolOptions},
+    migrate::{MigrateDatabase, Migrator},
+};
+
+/// The `[database]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `postgres://user@host:port/db` or `sqlite://path/to/file.db`.
+    pub url: String,
+    /// Pool size. SQLite serialises writers anyway; PostgreSQL benefits from
+    /// a few per core.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before `UNAVAILABLE`.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The embedded default for `service`: `sqlite://data/<service>.db`.
+    pub fn sqlite_default(service: &str) -> Self {
+        Self {
+            url: format!("sqlite://data/{service}.db"),
+            ..Self::default()
+        }
+    }
+}
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Result<Self, DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else {
+            Err(DbError::UnsupportedUrl)
+        }
+    }
+}
+
+/// A service's migrations, one set per backend.
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    pub postgres: &'static Migrator,
+    pub sqlite: &'static Migrator,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database.url must start with postgres:// or sqlite:")]
+    UnsupportedUrl,
+    #[error("cannot create the database directory {0}: {1}")]
+    Directory(String, std::io::Error),
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// WAL lets readers run beside the writer; the busy timeout makes writers
+/// queue instead of failing.
+const SQLITE_PRAGMAS: [&str; 4] = [
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA busy_timeout = 10000",
+    "PRAGMA foreign_keys = ON",
+];
+
+/// A migrated connection pool and the backend behind it.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Database {
+    /// Connects, creating the database if it does not exist, and applies the
+    /// migrations for its backend.
+    pub async fn connect(config: &DatabaseConfig, migrations: Migrations) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(&config.url)?;
+        if backend == Backend::Sqlite {
+            create_sqlite_directory(&config.url)?;
+        }
+        if !Any::database_exists(&config.url).await? {
+            tracing::info!(backend = ?backend, "creating database");
+            Any::create_database(&config.url).await?;
+        }
+        let options = AnyConnectOptions::from_str(&config.url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(config.acquire_timeout)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        for pragma in SQLITE_PRAGMAS {
+                            conn.execute(pragma).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let migrator = match backend {
+            Backend::Postgres => migrations.postgres,
+            Backend::Sqlite => migrations.sqlite,
+        };
+        migrator.run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write lock
+    /// up front (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout
+    /// instead of one failing when it upgrades from reading.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn create_sqlite_directory(url: &str) -> Result<(), DbError> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbError::Directory(dir.display().to_string(), e))?;
+    }
+    Ok(())
+}
+
+/// Maps a store error to what the caller sees: pool exhaustion and lost
+/// connections are retryable `UNAVAILABLE`; everything else is internal.
+impl From<DbError> for crate::status::ServiceError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Sqlx(e) => e.into(),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<sqlx::Error> for crate::status::ServiceError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(%error, "database unavailable");
+                Self::Unavailable("the database is unavailable; retry later".into())
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// True for a unique-constraint violation (on either backend).
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+/// Microseconds since the Unix epoch: how times are stored.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// A stored time as a protobuf timestamp.
+pub fn timestamp(micros: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1_000).unwrap_or(0),
+    }
+}
+
+#[cfg(feature = "testing")]
+pub mod testing {
+    //! Fresh databases for tests: every call gets its own, so tests run in
+    //! parallel. SQLite always; PostgreSQL too when `TEST_DATABASE_URL` (or
+    //! `DATABASE_URL`) names a server whose user may create databases.
+
+    use super::*;
+
+    /// A database that exists for one test and is dropped after it.
+    pub struct TestDatabase {
+        pub config: DatabaseConfig,
+        pub backend: Backend,
+        cleanup: Cleanup,
+    }
+
+    enum Cleanup {
+        Sqlite(#[allow(dead_code)] tempfile::TempDir),
+        Postgres { admin_url: String, name: String },
+    }
+
+    /// The backends this run tests against.
+    pub fn backends() -> Vec<Backend> {
+        let mut backends = vec![Backend::Sqlite];
+        if postgres_admin_url().is_some() {
+            backends.push(Backend::Postgres);
+        }
+        backends
+    }
+
+    fn postgres_admin_url() -> Option<String> {
+        ["TEST_DATABASE_URL", "DATABASE_URL"]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok())
+            .find(|url| url.starts_with("postgres"))
+    }
+
+    impl TestDatabase {
+        /// A fresh empty database on `backend`.
+        pub async fn create(backend: Backend) -> Self {
+            sqlx::any::install_default_drivers();
+            match backend {
+                Backend::Sqlite => {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                    Self {
+                        config: DatabaseConfig {
+                            url,
+                            ..DatabaseConfig::default()
+                        },
+                        backend,
+                        cleanup: Cleanup::Sqlite(dir),
+                    }
+                }
+                Backend::Postgres => {
+                    let admin_url = postgres_admin_url().expect("TEST_DATABASE_URL is set");
+                    let name = format!("bazaar_test_{}", uuid::Uuid::new_v4().simple());
+                    let (base, _) = admin_url
+                        .rsplit_once('/')
+                        .expect("TEST_DATABASE_URL names a database");
+                    Self {
+                        config: DatabaseConfig {
+                            url: format!("{base}/{name}"),
+                            ..DatabaseConfig::default()
+                        },
+                        backend,
+                        cleanup: Cleanup::Postgres { admin_url, name },
+                    }
+                }
+            }
+        }
+    }
+
+    impl Drop for TestDatabase {
+        fn drop(&mut self) {
+            let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
+                return;
+            };
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs outside async; a short-lived runtime on its own
+            // thread does the cleanup.
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async {
+                    let Ok(pool) = AnyPoolOptions::new()
+                        .max_connections(1)
+                        .connect(&admin_url)
+                        .await
+                    else {
+                        return;
+                    };
+                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    let _ = sqlx::raw_sql(&sql).execute(&pool).await;
+                    pool.close().await;
+                });
+            });
+            let _ = dropped.join();
+        }
+    }
+}
