@@ -1,0 +1,1 @@
+//! Placeholder: the order service is being built.

@@ -1,0 +1,1 @@
+//! Placeholder: the payment service is being built.

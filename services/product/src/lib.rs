@@ -1,0 +1,1 @@
+//! Placeholder: the product service is being built.

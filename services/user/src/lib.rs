@@ -1,0 +1,1 @@
+//! Placeholder: the user service is being built.
