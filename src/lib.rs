@@ -40,6 +40,22 @@ pub mod payment {
     }
 }
 
+impl std::fmt::Debug for payment::v1::Card {
+    /// Shows at most the last four digits: a card number or CVC must never
+    /// reach a log, whatever prints a request.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let digits: Vec<char> = self.number.chars().filter(char::is_ascii_digit).collect();
+        let last4: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+        f.debug_struct("Card")
+            .field("number", &format_args!("****{last4}"))
+            .field("exp_month", &self.exp_month)
+            .field("exp_year", &self.exp_year)
+            .field("cvc", &format_args!("***"))
+            .field("holder_name", &self.holder_name)
+            .finish()
+    }
+}
+
 /// Every Bazaar proto file and its imports (including `google.api` HTTP rules
 /// and source comments), encoded as a `google.protobuf.FileDescriptorSet`.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
