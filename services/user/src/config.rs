@@ -1,0 +1,142 @@
+//! The user service's configuration: the runtime's sections plus tokens, the
+//! bootstrap admin and password hashing cost. Loaded by
+//! [`bazaar_runtime::config::load`] (defaults, `BAZAAR_CONFIG` file,
+//! `BAZAAR__SECTION__KEY` variables).
+
+use std::{fmt, path::PathBuf, time::Duration};
+
+use bazaar_runtime::{
+    auth::AuthConfig, db::DatabaseConfig, server::ServerConfig, telemetry::TelemetryConfig,
+};
+use serde::{Deserialize, Serialize};
+
+/// The gRPC port the user service listens on by default.
+pub const DEFAULT_PORT: u16 = 50051;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub telemetry: TelemetryConfig,
+    pub database: DatabaseConfig,
+    /// Issuer and audience written into tokens.
+    pub auth: AuthConfig,
+    pub tokens: TokenConfig,
+    /// An admin account created at start-up if no account has its email, so
+    /// a fresh system can be administered. An existing account is left alone.
+    pub bootstrap_admin: Option<AdminConfig>,
+    pub password: PasswordConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::with_port(DEFAULT_PORT),
+            telemetry: TelemetryConfig::default(),
+            database: DatabaseConfig::sqlite_default("user"),
+            auth: AuthConfig::default(),
+            tokens: TokenConfig::default(),
+            bootstrap_admin: Some(AdminConfig::default()),
+            password: PasswordConfig::default(),
+        }
+    }
+}
+
+/// The `[tokens]` section: how access tokens are signed and how long they
+/// last.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokenConfig {
+    /// How long an access token is accepted after it is issued.
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+    /// The Ed25519 private key as a base64url seed (32 bytes), e.g. from a
+    /// secret. Wins over `signing_key_file`.
+    pub signing_key: Option<String>,
+    /// Where the key is kept when `signing_key` is unset: read at start-up,
+    /// or generated and written there (mode 0600) on first start, so tokens
+    /// survive restarts.
+    pub signing_key_file: PathBuf,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(3600),
+            signing_key: None,
+            signing_key_file: PathBuf::from("data/user-signing.key"),
+        }
+    }
+}
+
+impl fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("ttl", &self.ttl)
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("signing_key_file", &self.signing_key_file)
+            .finish()
+    }
+}
+
+/// The `[bootstrap_admin]` section.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AdminConfig {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+}
+
+impl AdminConfig {
+    /// The well-known development password; start-up warns when it is used.
+    pub const DEV_PASSWORD: &'static str = "bazaar-admin-dev";
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            email: "admin@bazaar.local".to_owned(),
+            password: Self::DEV_PASSWORD.to_owned(),
+            display_name: "Admin".to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .field("display_name", &self.display_name)
+            .finish()
+    }
+}
+
+/// The `[password]` section: argon2id cost. Defaults are OWASP's minimum
+/// for argon2id (19 MiB, 2 passes, 1 lane); raise them if logins can afford
+/// it. Stored hashes carry their own parameters, so changing these affects
+/// new hashes only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PasswordConfig {
+    /// Memory per hash, in KiB.
+    pub memory_kib: u32,
+    /// Passes over the memory.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}

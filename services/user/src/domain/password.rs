@@ -1,0 +1,103 @@
+use std::fmt;
+
+use super::Invalid;
+
+/// A plain-text password on its way to the hasher. It is never printed, not
+/// even by `{:?}`, so it cannot end up in a log by accident.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_LEN: usize = 8;
+    pub const MAX_LEN: usize = 128;
+
+    /// A new password: 8 to 128 characters. Not trimmed; spaces are
+    /// characters like any other.
+    pub fn parse(value: String) -> Result<Self, Invalid> {
+        let len = value.chars().count();
+        if len == 0 {
+            return Err(Invalid("must not be empty"));
+        }
+        if len < Self::MIN_LEN {
+            return Err(Invalid("must be at least 8 characters"));
+        }
+        if len > Self::MAX_LEN {
+            return Err(Invalid("must be at most 128 characters"));
+        }
+        Ok(Self(value))
+    }
+
+    /// A password offered at login: only emptiness is an input error. Length
+    /// rules are not applied, so a wrong guess of any length is a wrong
+    /// password (`UNAUTHENTICATED`), not a hint about the policy.
+    pub fn candidate(value: String) -> Result<Self, Invalid> {
+        if value.is_empty() {
+            return Err(Invalid("must not be empty"));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A password hash in PHC string form (`$argon2id$v=19$m=...`): what the
+/// store keeps instead of the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HashedPassword(String);
+
+impl HashedPassword {
+    /// Wraps a PHC string produced by the hasher or read from the store.
+    pub fn from_phc(phc: String) -> Self {
+        Self(phc)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for HashedPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Hashes are offline-crackable; keep them out of logs too.
+        f.write_str("HashedPassword(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn must_be_8_to_128_characters() {
+        assert!(Password::parse("1234567".into()).is_err());
+        assert!(Password::parse("12345678".into()).is_ok());
+        assert!(Password::parse("x".repeat(128)).is_ok());
+        assert!(Password::parse("x".repeat(129)).is_err());
+        assert_eq!(
+            Password::parse(String::new()).unwrap_err().0,
+            "must not be empty"
+        );
+    }
+
+    #[test]
+    fn a_login_candidate_needs_only_to_be_non_empty() {
+        assert!(Password::candidate("short".into()).is_ok());
+        assert!(Password::candidate(String::new()).is_err());
+    }
+
+    #[test]
+    fn is_never_printed() {
+        let password = Password::parse("hunter2hunter2".into()).unwrap();
+        assert!(!format!("{password:?}").contains("hunter2"));
+        let hash = HashedPassword::from_phc("$argon2id$secret".into());
+        assert!(!format!("{hash:?}").contains("secret"));
+    }
+}

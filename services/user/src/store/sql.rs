@@ -1,0 +1,161 @@
+//! [`UserStore`] over the runtime's [`Database`]: one portable SQL dialect for
+//! PostgreSQL and SQLite (TEXT ids, BIGINT microsecond times, `$n` params).
+
+use bazaar_runtime::db::{self, Database, Migrations};
+use sqlx::migrate::Migrator;
+
+use super::{Credentials, NewUser, StoreError, UserPatch, UserStore};
+use crate::domain::{DisplayName, Email, HashedPassword, Roles, User, UserId};
+
+static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The schema, per backend, applied by [`Database::connect`].
+pub const MIGRATIONS: Migrations = Migrations {
+    postgres: &POSTGRES,
+    sqlite: &SQLITE,
+};
+
+/// A `SELECT` of every column with a `WHERE` clause, built at compile time
+/// (SQL is never assembled at run time).
+macro_rules! select_user_where {
+    ($condition:literal) => {
+        concat!(
+            "SELECT id, email, display_name, roles, create_time, update_time, password_hash \
+             FROM users WHERE ",
+            $condition
+        )
+    };
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlUserStore {
+    db: Database,
+}
+
+impl SqlUserStore {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+/// A `users` row as stored; parsed into domain types on the way out, so a
+/// bad row is an error here rather than a surprise later.
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: String,
+    email: String,
+    display_name: String,
+    roles: String,
+    create_time: i64,
+    update_time: i64,
+    password_hash: String,
+}
+
+impl UserRow {
+    fn into_credentials(self) -> Result<Credentials, StoreError> {
+        let corrupt = |field, invalid: crate::domain::Invalid| StoreError::Corrupt {
+            id: self.id.clone(),
+            field,
+            problem: invalid.0,
+        };
+        let user = User {
+            id: UserId::parse(&self.id).map_err(|e| corrupt("id", e))?,
+            email: Email::parse(&self.email).map_err(|e| corrupt("email", e))?,
+            display_name: DisplayName::parse(&self.display_name)
+                .map_err(|e| corrupt("display_name", e))?,
+            roles: Roles::from_stored(&self.roles).map_err(|e| corrupt("roles", e))?,
+            create_time: self.create_time,
+            update_time: self.update_time,
+        };
+        Ok(Credentials {
+            user,
+            password_hash: HashedPassword::from_phc(self.password_hash),
+        })
+    }
+}
+
+fn taken_or(error: sqlx::Error) -> StoreError {
+    if db::is_unique_violation(&error) {
+        StoreError::EmailTaken
+    } else {
+        StoreError::Database(error)
+    }
+}
+
+impl UserStore for SqlUserStore {
+    async fn create(&self, user: NewUser) -> Result<User, StoreError> {
+        let now = db::now_micros();
+        sqlx::query(
+            "INSERT INTO users \
+             (id, email, display_name, password_hash, roles, create_time, update_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(user.id.to_string())
+        .bind(user.email.as_str())
+        .bind(user.display_name.as_str())
+        .bind(user.password_hash.as_str())
+        .bind(user.roles.to_stored())
+        .bind(now)
+        .bind(now)
+        .execute(self.db.pool())
+        .await
+        .map_err(taken_or)?;
+        Ok(User {
+            id: user.id,
+            email: user.email,
+            display_name: user.display_name,
+            roles: user.roles,
+            create_time: now,
+            update_time: now,
+        })
+    }
+
+    async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(select_user_where!("id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.map(|r| r.into_credentials().map(|c| c.user))
+            .transpose()
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(select_user_where!("email = $1"))
+            .bind(email.as_str())
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.map(UserRow::into_credentials).transpose()
+    }
+
+    async fn update(&self, id: UserId, patch: UserPatch) -> Result<Option<User>, StoreError> {
+        let mut tx = self.db.begin_write().await?;
+        // One conditional UPDATE: unchanged fields keep their value, so
+        // concurrent patches of different fields never undo each other.
+        let updated = sqlx::query(
+            "UPDATE users SET \
+             email = COALESCE($2, email), \
+             display_name = COALESCE($3, display_name), \
+             roles = COALESCE($4, roles), \
+             update_time = $5 \
+             WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .bind(patch.email.as_ref().map(Email::as_str))
+        .bind(patch.display_name.as_ref().map(DisplayName::as_str))
+        .bind(patch.roles.as_ref().map(Roles::to_stored))
+        .bind(db::now_micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(taken_or)?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let row: UserRow = sqlx::query_as(select_user_where!("id = $1"))
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.into_credentials().map(|c| Some(c.user))
+    }
+}
