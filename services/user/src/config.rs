@@ -140,3 +140,51 @@ impl Default for PasswordConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    #[test]
+    fn defaults_survive_the_config_layers() {
+        let figment = bazaar_runtime::config::layers::<Config>(None).unwrap();
+        let config: Config = bazaar_runtime::config::extract(figment).unwrap();
+        assert_eq!(config.server.listen.port(), DEFAULT_PORT);
+        assert_eq!(config.database.url, "sqlite://data/user.db");
+        assert_eq!(config.tokens.ttl, Duration::from_secs(3600));
+        assert_eq!(
+            config.bootstrap_admin.map(|a| a.email).as_deref(),
+            Some("admin@bazaar.local")
+        );
+        assert_eq!(config.password.memory_kib, 19_456);
+    }
+
+    #[test]
+    fn a_file_overrides_single_keys() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            file,
+            "[tokens]\nttl = \"15m\"\n[bootstrap_admin]\npassword = \"s3cret-enough\"\n\
+             [password]\niterations = 3"
+        )
+        .unwrap();
+        let config: Config = bazaar_runtime::config::load_from(Some(file.path())).unwrap();
+        assert_eq!(config.tokens.ttl, Duration::from_secs(900));
+        let admin = config.bootstrap_admin.unwrap();
+        assert_eq!(admin.password, "s3cret-enough");
+        assert_eq!(admin.email, "admin@bazaar.local");
+        assert_eq!(config.password.iterations, 3);
+        assert_eq!(config.password.memory_kib, 19_456);
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let mut config = Config::default();
+        config.tokens.signing_key = Some("c2VjcmV0LXNlZWQ".into());
+        let printed = format!("{config:?}");
+        assert!(!printed.contains(AdminConfig::DEV_PASSWORD), "{printed}");
+        assert!(!printed.contains("c2VjcmV0LXNlZWQ"), "{printed}");
+    }
+}

@@ -29,7 +29,9 @@ struct Inner {
     /// A hash of a random password, checked when a login names no account,
     /// so an unknown email costs the same time as a wrong password.
     dummy: HashedPassword,
-    permits: Semaphore,
+    /// Bounds the hashes running at once; a permit lives as long as its
+    /// blocking task, even if the request that started it gives up.
+    permits: Arc<Semaphore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +66,7 @@ impl Passwords {
             inner: Arc::new(Inner {
                 argon2,
                 dummy,
-                permits: Semaphore::new(permits),
+                permits: Arc::new(Semaphore::new(permits)),
             }),
         })
     }
@@ -105,16 +107,17 @@ impl Passwords {
         &self,
         work: impl FnOnce(&Argon2<'static>) -> Result<T, ServiceError> + Send + 'static,
     ) -> Result<T, ServiceError> {
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
             .await
             .map_err(ServiceError::internal)?;
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || work(&inner.argon2))
-            .await
-            .map_err(ServiceError::internal)?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work(&inner.argon2)
+        })
+        .await
+        .map_err(ServiceError::internal)?
     }
 }
 
