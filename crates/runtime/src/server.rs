@@ -21,6 +21,10 @@ use tonic::{
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 
+mod deadline;
+
+pub use deadline::{DeadlineLayer, parse_grpc_timeout};
+
 /// The `[server]` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -28,6 +32,7 @@ pub struct ServerConfig {
     /// Where to listen; each binary sets its own default port.
     pub listen: SocketAddr,
     /// Upper bound on one request; a client's shorter `grpc-timeout` wins.
+    /// Past it the caller gets `DEADLINE_EXCEEDED`.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
     /// Requests handled at once; more are refused with `RESOURCE_EXHAUSTED`.
@@ -151,15 +156,18 @@ impl ServerBuilder {
 
         let local_addr = listener.local_addr().ok();
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let limits = ServiceBuilder::new()
+        // Outermost first: shed what exceeds the limit, then bound the time
+        // of what is admitted. (tonic itself still ends a call at a shorter
+        // client `grpc-timeout`, reporting CANCELLED.)
+        let stack = ServiceBuilder::new()
             .load_shed()
             .layer(GlobalConcurrencyLimitLayer::new(
                 self.config.concurrency_limit.get(),
-            ));
+            ))
+            .layer(DeadlineLayer::new(self.config.request_timeout));
         let router = Server::builder()
-            .timeout(self.config.request_timeout)
             .trace_fn(crate::telemetry::server_span)
-            .layer(limits)
+            .layer(stack)
             .add_routes(self.routes.routes());
 
         let stopping = tokio::sync::Notify::new();

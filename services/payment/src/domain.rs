@@ -1,0 +1,9 @@
+//! Payment rules and the types that can only hold valid values.
+
+pub mod card;
+pub mod payment;
+
+pub use card::{Card, CardBrand, current_month};
+pub use payment::{
+    ChargeCommand, IdempotencyKey, Payment, PaymentId, PaymentStatus, Refund, RefundCommand,
+};

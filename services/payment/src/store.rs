@@ -1,0 +1,59 @@
+//! Where payments are recorded: one trait, implemented over SQL for both
+//! PostgreSQL and SQLite.
+
+pub mod sql;
+
+use std::future::Future;
+
+use bazaar_runtime::status::ServiceError;
+
+use crate::{
+    domain::{ChargeCommand, IdempotencyKey, Payment, PaymentId, Refund, RefundCommand},
+    processor::Outcome,
+};
+
+/// The result of claiming an idempotency key for a charge.
+#[derive(Debug)]
+pub enum Claim {
+    /// A new pending payment: this caller asks the processor.
+    New(Payment),
+    /// The key was used before; this is what it recorded.
+    Existing(Payment),
+}
+
+pub trait PaymentStore: Send + Sync + 'static {
+    /// Records a pending payment under the command's key, or returns the
+    /// payment already recorded under it.
+    fn claim_charge(
+        &self,
+        command: &ChargeCommand,
+    ) -> impl Future<Output = Result<Claim, ServiceError>> + Send;
+
+    /// Records the processor's answer for a pending payment and returns the
+    /// payment as stored (a concurrent caller's answer may have won).
+    fn finish_charge(
+        &self,
+        id: &str,
+        outcome: &Outcome,
+    ) -> impl Future<Output = Result<Payment, ServiceError>> + Send;
+
+    /// Forgets a pending payment the processor did not take money for, so the
+    /// key can be used again.
+    fn abandon_charge(&self, id: &str) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
+    fn get(
+        &self,
+        id: &PaymentId,
+    ) -> impl Future<Output = Result<Option<Payment>, ServiceError>> + Send;
+
+    fn lookup(
+        &self,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = Result<Option<Payment>, ServiceError>> + Send;
+
+    /// Refunds once per (payment, key); the same key returns the first refund.
+    fn refund(
+        &self,
+        command: &RefundCommand,
+    ) -> impl Future<Output = Result<(Payment, Refund), ServiceError>> + Send;
+}
