@@ -1,12 +1,10 @@
 //! A small demo catalog, so a fresh `make run` has something to browse.
 
+use bazaar_money::Money;
 use bazaar_runtime::status::ServiceError;
 
 use crate::{
-    domain::{
-        money::{AmountMinor, Currency, Money},
-        product::{Category, Description, NewProduct, ProductName, Sku, StockLevel},
-    },
+    domain::product::{Category, Description, NewProduct, ProductName, Sku, StockLevel},
     store::ProductStore,
 };
 
@@ -121,8 +119,9 @@ const CATALOG: [SeedProduct; 12] = [
 
 /// The demo catalog as domain values.
 fn catalog() -> Result<Vec<NewProduct>, ServiceError> {
-    let bug = |e| ServiceError::internal(format!("the seed catalog is invalid: {e}"));
-    let eur = Currency::parse("EUR").map_err(bug)?;
+    fn bug(error: impl std::fmt::Display) -> ServiceError {
+        ServiceError::internal(format!("the seed catalog is invalid: {error}"))
+    }
     CATALOG
         .iter()
         .map(|&(sku, name, description, category, cents, stock)| {
@@ -131,10 +130,7 @@ fn catalog() -> Result<Vec<NewProduct>, ServiceError> {
                 name: ProductName::parse(name.to_owned()).map_err(bug)?,
                 description: Description::parse(description.to_owned()).map_err(bug)?,
                 category: Category::parse(category.to_owned()).map_err(bug)?,
-                price: Money {
-                    currency: eur,
-                    amount: AmountMinor::parse(cents).map_err(bug)?,
-                },
+                price: Money::from_parts("EUR", cents).map_err(bug)?,
                 stock: StockLevel::parse(stock).map_err(bug)?,
             })
         })

@@ -4,7 +4,9 @@ use std::fmt;
 
 use uuid::Uuid;
 
-use super::{Invalid, money::Money};
+use bazaar_money::Money;
+
+use super::Invalid;
 
 /// A product's server-assigned id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -2,7 +2,9 @@
 
 use std::{collections::HashSet, fmt};
 
-use super::{Invalid, money::Money, product::ProductId};
+use bazaar_money::Money;
+
+use super::{Invalid, product::ProductId};
 
 /// The order a reservation belongs to: its idempotency key. The order
 /// service owns the format; this only bounds it.

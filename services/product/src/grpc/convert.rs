@@ -1,22 +1,12 @@
 //! Domain types → wire messages.
 
-use bazaar_proto::{common::v1 as common, product::v1 as pb};
+use bazaar_proto::product::v1 as pb;
 use bazaar_runtime::db::timestamp;
 
 use crate::domain::{
-    money::Money,
     product::Product,
     reservation::{Reservation, ReservationState, ReservedItem},
 };
-
-impl From<Money> for common::Money {
-    fn from(money: Money) -> Self {
-        Self {
-            currency_code: money.currency.code().to_owned(),
-            amount_minor: money.amount.get(),
-        }
-    }
-}
 
 impl From<Product> for pb::Product {
     fn from(product: Product) -> Self {
@@ -26,7 +16,7 @@ impl From<Product> for pb::Product {
             name: product.name.as_str().to_owned(),
             description: product.description.as_str().to_owned(),
             category: product.category.as_str().to_owned(),
-            price: Some(product.price.into()),
+            price: Some(product.price.to_wire()),
             stock: product.stock.get(),
             create_time: Some(timestamp(product.create_time)),
             update_time: Some(timestamp(product.update_time)),
@@ -51,7 +41,7 @@ impl From<ReservedItem> for pb::ReservedItem {
             product_id: item.product_id.to_string(),
             quantity: item.quantity.get(),
             product_name: item.product_name,
-            unit_price: Some(item.unit_price.into()),
+            unit_price: Some(item.unit_price.to_wire()),
         }
     }
 }

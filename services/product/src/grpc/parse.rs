@@ -3,6 +3,7 @@
 //! Field paths are the request's own (`product.price.currency_code`,
 //! `items[2].quantity`), so a client can point at the exact input.
 
+use bazaar_money::{Currency, Money};
 use bazaar_proto::{
     common::v1 as common,
     product::v1::{self as pb},
@@ -11,7 +12,6 @@ use bazaar_runtime::status::{FieldViolations, ServiceError};
 
 use crate::domain::{
     listing::{ListFilter, ListQuery, PageSize, SearchText, decode_page_token},
-    money::{AmountMinor, Currency, Money},
     product::{
         Category, Description, NewProduct, ProductId, ProductName, ProductPatch, Sku, StockLevel,
     },
@@ -36,14 +36,11 @@ fn money(
         format!("{field}.currency_code"),
         Currency::parse(&money.currency_code),
     );
-    let amount = violations.check(
-        format!("{field}.amount_minor"),
-        AmountMinor::parse(money.amount_minor),
-    );
-    Some(Money {
-        currency: currency?,
-        amount: amount?,
-    })
+    if money.amount_minor < 0 {
+        violations.add(format!("{field}.amount_minor"), "must not be negative");
+        return None;
+    }
+    Money::new(currency?, money.amount_minor).ok()
 }
 
 pub fn product_id(field: &str, value: &str) -> Result<ProductId, ServiceError> {

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use bazaar_money::Money;
 use bazaar_runtime::{
     db::{self, Database, Migrations},
     status::ServiceError,
@@ -17,7 +18,6 @@ use super::{ProductStore, StoreResult};
 use crate::domain::{
     Invalid,
     listing::{Cursor, ListQuery, Page},
-    money::{AmountMinor, Currency, Money},
     product::{
         Category, Description, NewProduct, Product, ProductId, ProductName, ProductPatch, Sku,
         StockLevel,
@@ -129,10 +129,8 @@ fn stored<T>(what: &'static str, value: Result<T, Invalid>) -> StoreResult<T> {
 }
 
 fn stored_money(amount: i64, currency: &str) -> StoreResult<Money> {
-    Ok(Money {
-        currency: stored("currency", Currency::parse(currency))?,
-        amount: stored("price", AmountMinor::parse(amount))?,
-    })
+    Money::from_parts(currency, amount)
+        .map_err(|e| ServiceError::internal(format!("stored price is invalid: {e}")))
 }
 
 /// `ALREADY_EXISTS` for a taken SKU, the usual mapping otherwise.
@@ -179,8 +177,8 @@ async fn insert_product(
     .bind(product.name.as_str())
     .bind(product.description.as_str())
     .bind(product.category.as_str())
-    .bind(product.price.amount.get())
-    .bind(product.price.currency.code())
+    .bind(product.price.minor())
+    .bind(product.price.currency().code())
     .bind(product.stock.get())
     .bind(now)
     .execute(conn)
@@ -402,8 +400,8 @@ impl ProductStore for SqlStore {
         .bind(patch.name.as_ref().map(ProductName::as_str))
         .bind(patch.description.as_ref().map(Description::as_str))
         .bind(patch.category.as_ref().map(Category::as_str))
-        .bind(patch.price.map(|p| p.amount.get()))
-        .bind(patch.price.map(|p| p.currency.code()))
+        .bind(patch.price.map(Money::minor))
+        .bind(patch.price.map(|p| p.currency().code()))
         .bind(patch.stock.map(StockLevel::get))
         .bind(db::now_micros())
         .bind(id.to_string())
@@ -507,8 +505,8 @@ impl ProductStore for SqlStore {
             .bind(item.product_id.to_string())
             .bind(i64::from(item.quantity.get()))
             .bind(name.as_str())
-            .bind(price.amount.get())
-            .bind(price.currency.code())
+            .bind(price.minor())
+            .bind(price.currency().code())
             .execute(&mut *tx)
             .await?;
             items.push(ReservedItem {

@@ -1,0 +1,11 @@
+//! The product service, exercised like a client would: the real `run` on a
+//! port-0 socket, a fresh database per test on every backend under test
+//! (SQLite always, PostgreSQL when `TEST_DATABASE_URL` is set), and the
+//! generated gRPC client over a real channel.
+
+mod catalog;
+mod listing;
+mod seed;
+mod stock;
+mod support;
+mod validation;
