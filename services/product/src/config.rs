@@ -64,3 +64,34 @@ impl Default for StockConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_then_a_file_override_durations_in_human_form() {
+        let defaults = Config::default();
+        assert_eq!(defaults.server.listen.port(), DEFAULT_PORT);
+        assert_eq!(defaults.database.url, "sqlite://data/product.db");
+        assert_eq!(defaults.stock.reservation_ttl, Duration::from_secs(900));
+        assert!(defaults.seed_catalog);
+
+        let path = std::env::temp_dir().join(format!(
+            "bazaar-product-config-{}.toml",
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::write(
+            &path,
+            "seed_catalog = false\n[stock]\nreservation_ttl = \"2m 30s\"\n",
+        )
+        .expect("write config");
+        let loaded: Result<Config, _> = bazaar_runtime::config::load_from(Some(&path));
+        let _ = std::fs::remove_file(&path);
+        let loaded = loaded.expect("valid config");
+        assert_eq!(loaded.stock.reservation_ttl, Duration::from_secs(150));
+        assert_eq!(loaded.stock.sweep_interval, Duration::from_secs(30));
+        assert!(!loaded.seed_catalog);
+        assert_eq!(loaded.server.listen.port(), DEFAULT_PORT);
+    }
+}

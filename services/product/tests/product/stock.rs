@@ -280,6 +280,39 @@ async fn commit_then_release_returns_the_stock_once() {
 }
 
 #[tokio::test]
+async fn a_reservation_outlives_its_deleted_product() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let mut client = app.client().await;
+        let mug = app.create(product("MUG-1", "Mug", "kitchen", 10)).await;
+        let held = reserved(&app, "order-1", &[(&mug.id, 2)]).await;
+        client
+            .delete_product(
+                app.as_admin(bazaar_proto::product::v1::DeleteProductRequest {
+                    product_id: mug.id.clone(),
+                }),
+            )
+            .await
+            .expect("delete");
+
+        let released = client
+            .release_reservation(ReleaseReservationRequest {
+                order_id: "order-1".into(),
+            })
+            .await
+            .expect("release")
+            .into_inner()
+            .reservation
+            .expect("reservation");
+        assert_eq!(state(&released), ReservationState::Released, "{backend:?}");
+        assert_eq!(
+            released.items, held.items,
+            "{backend:?}: name and price kept"
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_unknown_reservation_is_not_found() {
     for backend in backends() {
         let app = spawn_app(backend).await;
@@ -305,7 +338,8 @@ async fn an_unknown_reservation_is_not_found() {
 async fn the_sweeper_returns_the_stock_of_expired_reservations() {
     for backend in backends() {
         let app = spawn_app_with(backend, |config| {
-            config.stock.reservation_ttl = Duration::from_millis(200);
+            // Long enough to commit order-2 in time on a loaded machine.
+            config.stock.reservation_ttl = Duration::from_secs(1);
             config.stock.sweep_interval = Duration::from_millis(50);
         })
         .await;
