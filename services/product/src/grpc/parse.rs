@@ -3,6 +3,8 @@
 //! Field paths are the request's own (`product.price.currency_code`,
 //! `items[2].quantity`), so a client can point at the exact input.
 
+use std::collections::HashSet;
+
 use bazaar_money::{Currency, Money};
 use bazaar_proto::{
     common::v1 as common,
@@ -113,52 +115,46 @@ pub fn update_product(
         }
     };
 
-    let mut patch = ProductPatch::default();
-    // Take each value once; a path named twice is harmless.
-    let (mut sku, mut name, mut description, mut category, mut price) = (
-        Some(product.sku),
-        Some(product.name),
-        Some(product.description),
-        Some(product.category),
-        Some(product.price),
-    );
+    let mut wanted = HashSet::new();
     for path in &paths {
-        match path.as_str() {
-            "sku" => {
-                if let Some(value) = sku.take() {
-                    patch.sku = v.check("product.sku", Sku::parse(value));
-                }
-            }
-            "name" => {
-                if let Some(value) = name.take() {
-                    patch.name = v.check("product.name", ProductName::parse(value));
-                }
-            }
-            "description" => {
-                if let Some(value) = description.take() {
-                    patch.description = v.check("product.description", Description::parse(value));
-                }
-            }
-            "category" => {
-                if let Some(value) = category.take() {
-                    patch.category = v.check("product.category", Category::parse(value));
-                }
-            }
-            "price" => {
-                if let Some(value) = price.take() {
-                    patch.price = money("product.price", value, &mut v);
-                }
-            }
-            "stock" => patch.stock = v.check("product.stock", StockLevel::parse(product.stock)),
-            other if IMMUTABLE.contains(&other) => {
-                v.add("update_mask.paths", format!("`{other}` cannot be changed"));
-            }
-            other => v.add(
+        let path = path.as_str();
+        if UPDATABLE.contains(&path) {
+            wanted.insert(path);
+        } else if IMMUTABLE.contains(&path) {
+            v.add("update_mask.paths", format!("`{path}` cannot be changed"));
+        } else {
+            v.add(
                 "update_mask.paths",
-                format!("`{other}` is not one of {}", UPDATABLE.join(", ")),
-            ),
+                format!("`{path}` is not one of {}", UPDATABLE.join(", ")),
+            );
         }
     }
+    let wants = |path: &str| wanted.contains(path);
+    let patch = ProductPatch {
+        sku: wants("sku")
+            .then(|| v.check("product.sku", Sku::parse(product.sku)))
+            .flatten(),
+        name: wants("name")
+            .then(|| v.check("product.name", ProductName::parse(product.name)))
+            .flatten(),
+        description: wants("description")
+            .then(|| {
+                v.check(
+                    "product.description",
+                    Description::parse(product.description),
+                )
+            })
+            .flatten(),
+        category: wants("category")
+            .then(|| v.check("product.category", Category::parse(product.category)))
+            .flatten(),
+        price: wants("price")
+            .then(|| money("product.price", product.price, &mut v))
+            .flatten(),
+        stock: wants("stock")
+            .then(|| v.check("product.stock", StockLevel::parse(product.stock)))
+            .flatten(),
+    };
     match id {
         Some(id) if v.is_empty() => Ok((id, patch)),
         _ => Err(ServiceError::InvalidArgument(v)),

@@ -120,7 +120,7 @@ async fn bad_updates_name_the_field() {
             .unwrap_err();
         assert_eq!(
             violated_fields(&status),
-            ["product.stock", "product.price.amount_minor"],
+            ["product.price.amount_minor", "product.stock"],
             "{backend:?}"
         );
 
