@@ -99,3 +99,135 @@ impl Interceptor for CallPolicy {
         Ok(request)
     }
 }
+
+/// How often an idempotent call is tried when the callee is UNAVAILABLE.
+/// One policy source: where a mesh retries, set `max_attempts = 1` here.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included; 1 turns retries off.
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubled for each further one.
+    #[serde(with = "humantime_serde")]
+    pub backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            backoff: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Runs `call` under `policy`, retrying only `UNAVAILABLE`. Use it only for
+/// idempotent calls: a retried request may have been received before.
+pub async fn retry<T, F, Fut>(policy: &RetryPolicy, mut call: F) -> Result<T, Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Status>>,
+{
+    let mut attempt = 1;
+    let mut backoff = policy.backoff;
+    loop {
+        match call().await {
+            Err(status)
+                if status.code() == tonic::Code::Unavailable && attempt < policy.max_attempts =>
+            {
+                tracing::debug!(%status, attempt, "retrying an unavailable callee");
+                tokio::time::sleep(backoff).await;
+                backoff = backoff.saturating_mul(2);
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// True when a failed call certainly never reached the callee (the
+/// connection was refused), so it had no effect there.
+pub fn never_delivered(status: &Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        source = error.source();
+    }
+    false
+}
+
+/// True when a call ran out of time: the callee may or may not have acted.
+/// (tonic reports an expired deadline as CANCELLED "Timeout expired".)
+pub fn timed_out(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_only_unavailable_and_only_up_to_the_limit() {
+        let policy = RetryPolicy::default();
+        let calls = AtomicU32::new(0);
+        let result: Result<(), Status> = retry(&policy, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(Status::unavailable("down"))
+        })
+        .await;
+        assert_eq!(result.unwrap_err().code(), tonic::Code::Unavailable);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+        calls.store(0, Ordering::SeqCst);
+        let result: Result<(), Status> = retry(&policy, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(Status::failed_precondition("declined"))
+        })
+        .await;
+        assert_eq!(result.unwrap_err().code(), tonic::Code::FailedPrecondition);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "a refusal is not retried");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_recovered_callee_answers_the_retry() {
+        let calls = AtomicU32::new(0);
+        let result = retry(&RetryPolicy::default(), || async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 => Err(Status::unavailable("starting")),
+                _ => Ok(42),
+            }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 42);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_was_never_delivered() {
+        // Bind and drop to get a port nothing listens on.
+        let port = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = ClientConfig::for_url(format!("http://127.0.0.1:{port}"));
+        let mut health =
+            tonic_health::pb::health_client::HealthClient::new(channel(&config).unwrap());
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert!(never_delivered(&status), "{status:?}");
+        assert!(!never_delivered(&Status::unavailable("processor down")));
+    }
+}
