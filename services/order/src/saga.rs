@@ -1,0 +1,523 @@
+//! The checkout saga: reserve stock → charge the card → commit the stock, and
+//! the compensations when a step fails.
+//!
+//! Every step first persists the state naming the call it is about to make
+//! (see [`SagaState`]), then makes the call, then persists the outcome. The
+//! same [`Saga::drive`] serves a live PlaceOrder (which holds the card) and the
+//! recovery worker (which never sees a card: without one, an order that has
+//! not been charged is compensated rather than charged).
+
+use std::sync::Arc;
+
+use bazaar_money::Money;
+use bazaar_proto::{
+    payment::v1::{
+        Card, ChargeRequest, LookupPaymentRequest, PaymentStatus, RefundRequest,
+        payment_service_client::PaymentServiceClient,
+    },
+    product::v1::{
+        CommitReservationRequest, ReleaseReservationRequest, ReserveStockRequest, StockItem,
+        product_service_client::ProductServiceClient,
+    },
+};
+use bazaar_runtime::{
+    client::{RetryPolicy, TracedChannel, never_delivered, retry},
+    status::ServiceError,
+};
+use tonic::{Code, Status};
+
+use crate::{
+    domain::{Order, SagaState},
+    events::Events,
+    store::{Change, OrderStore},
+};
+
+/// Test hooks that stop a saga dead, as if the process had died there.
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    /// Right after this state is persisted (before the call it names).
+    pub halt_after: Option<SagaState>,
+    /// Right after the call of this state answered, before its outcome is
+    /// persisted.
+    pub halt_before_leaving: Option<SagaState>,
+}
+
+impl Hooks {
+    async fn halt_if(&self, hook: Option<SagaState>, state: SagaState, order_id: &str) {
+        if hook == Some(state) {
+            tracing::warn!(%order_id, state = state.as_str(), "halting (test hook)");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// What a step did.
+enum Step {
+    /// The order moved on.
+    Moved(Order),
+    /// The order cannot move now (an outcome is unknown, or a dependency is
+    /// down); recovery will retry.
+    Blocked(Order),
+}
+
+pub struct Saga<S> {
+    store: Arc<S>,
+    product: ProductServiceClient<TracedChannel>,
+    payment: PaymentServiceClient<TracedChannel>,
+    retries: RetryPolicy,
+    events: Events,
+    hooks: Hooks,
+}
+
+/// How far a drive got, and what the caller of the request should hear.
+pub struct Driven {
+    pub order: Order,
+    /// An error to report instead of the order (e.g. UNAVAILABLE once the
+    /// compensation for an unreachable payment service is done).
+    pub error: Option<Status>,
+}
+
+impl<S: OrderStore> Saga<S> {
+    pub fn new(
+        store: Arc<S>,
+        product: ProductServiceClient<TracedChannel>,
+        payment: PaymentServiceClient<TracedChannel>,
+        retries: RetryPolicy,
+        events: Events,
+        hooks: Hooks,
+    ) -> Self {
+        Self {
+            store,
+            product,
+            payment,
+            retries,
+            events,
+            hooks,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// Drives `order` from its current state until it settles or blocks.
+    pub async fn drive(
+        &self,
+        mut order: Order,
+        card: Option<&Card>,
+    ) -> Result<Driven, ServiceError> {
+        let mut error = None;
+        self.hooks
+            .halt_if(self.hooks.halt_after, order.state, &order.id)
+            .await;
+        loop {
+            let step = match order.state {
+                SagaState::Reserving => self.reserve(&order, &mut error).await?,
+                SagaState::Reserved => match card {
+                    Some(_) => {
+                        self.go(&order, SagaState::Charging, Change::default())
+                            .await?
+                    }
+                    None => {
+                        self.fail(&order, "checkout was interrupted before payment")
+                            .await?
+                    }
+                },
+                SagaState::Charging => self.charge(&order, card, &mut error).await?,
+                SagaState::Committing => self.commit(&order).await?,
+                SagaState::Releasing => self.release(&order, SagaState::Failed).await?,
+                SagaState::Refunding => self.refund(&order, "refund", SagaState::Releasing).await?,
+                SagaState::Cancelling => self.cancel(&order).await?,
+                SagaState::Confirmed
+                | SagaState::Shipped
+                | SagaState::Failed
+                | SagaState::Cancelled => return Ok(Driven { order, error }),
+            };
+            match step {
+                Step::Moved(next) => {
+                    self.hooks
+                        .halt_if(self.hooks.halt_after, next.state, &next.id)
+                        .await;
+                    order = next;
+                }
+                Step::Blocked(order) => return Ok(Driven { order, error }),
+            }
+        }
+    }
+
+    /// Persists a transition and announces it; if something else moved the
+    /// order first, continues from where it is now.
+    async fn go(&self, order: &Order, to: SagaState, change: Change) -> Result<Step, ServiceError> {
+        self.hooks
+            .halt_if(self.hooks.halt_before_leaving, order.state, &order.id)
+            .await;
+        match self
+            .store
+            .transition(&order.id, order.state, to, change)
+            .await?
+        {
+            Some(moved) => {
+                tracing::info!(order_id = %moved.id, from = order.state.as_str(), to = to.as_str(), "order moved");
+                self.events.publish(&moved);
+                Ok(Step::Moved(moved))
+            }
+            None => {
+                let current = self
+                    .store
+                    .get(&order.id)
+                    .await?
+                    .ok_or_else(|| ServiceError::internal("an order vanished"))?;
+                Ok(Step::Moved(current))
+            }
+        }
+    }
+
+    /// Starts compensating: hand the stock back, then FAILED with `reason`.
+    async fn fail(&self, order: &Order, reason: &str) -> Result<Step, ServiceError> {
+        let change = Change {
+            failure_reason: Some(reason.to_owned()),
+            ..Change::default()
+        };
+        self.go(order, SagaState::Releasing, change).await
+    }
+
+    async fn reserve(
+        &self,
+        order: &Order,
+        error: &mut Option<Status>,
+    ) -> Result<Step, ServiceError> {
+        let request = ReserveStockRequest {
+            order_id: order.id.clone(),
+            items: order
+                .items
+                .iter()
+                .map(|item| StockItem {
+                    product_id: item.product_id.clone(),
+                    quantity: i32::try_from(item.quantity).unwrap_or(i32::MAX),
+                })
+                .collect(),
+        };
+        let reserved = retry(&self.retries, || {
+            let mut product = self.product.clone();
+            let request = request.clone();
+            async move { product.reserve_stock(request).await }
+        })
+        .await;
+        let reservation = match reserved {
+            Ok(response) => response.into_inner().reservation.unwrap_or_default(),
+            // Refusals hold no stock (reservations are all-or-nothing).
+            Err(status) if status.code() == Code::FailedPrecondition => {
+                return self.finish_failed(order, status.message()).await;
+            }
+            Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
+                let step = self.finish_failed(order, status.message()).await?;
+                *error = Some(status);
+                return Ok(step);
+            }
+            Err(status) if never_delivered(&status) => {
+                let step = self
+                    .finish_failed(order, "the product service is unavailable")
+                    .await?;
+                *error = Some(Status::unavailable(
+                    "the product service is unavailable; retry later",
+                ));
+                return Ok(step);
+            }
+            Err(status) => {
+                // The reservation may or may not exist: release it to be sure.
+                tracing::warn!(order_id = %order.id, %status, "stock reservation outcome unknown");
+                *error = Some(Status::unavailable(
+                    "the product service did not answer; retry later",
+                ));
+                return self.fail(order, "the product service did not answer").await;
+            }
+        };
+        match price(order, &reservation) {
+            Ok(priced) => {
+                let change = Change {
+                    priced: Some(priced),
+                    ..Change::default()
+                };
+                self.go(order, SagaState::Reserved, change).await
+            }
+            Err(reason) => self.fail(order, &reason).await,
+        }
+    }
+
+    /// FAILED directly: nothing is held and nothing was charged.
+    async fn finish_failed(&self, order: &Order, reason: &str) -> Result<Step, ServiceError> {
+        let change = Change {
+            failure_reason: Some(reason.to_owned()),
+            ..Change::default()
+        };
+        self.go(order, SagaState::Failed, change).await
+    }
+
+    async fn charge(
+        &self,
+        order: &Order,
+        card: Option<&Card>,
+        error: &mut Option<Status>,
+    ) -> Result<Step, ServiceError> {
+        let Some(card) = card else {
+            // Recovery: the charge may have happened before the crash.
+            return self.settle_charge_by_lookup(order, None).await;
+        };
+        let Some(total) = order.total else {
+            return Err(ServiceError::internal("a priced order has no total"));
+        };
+        let request = ChargeRequest {
+            idempotency_key: order.id.clone(),
+            order_id: order.id.clone(),
+            amount: Some(total.to_wire()),
+            card: Some(card.clone()),
+        };
+        let charged = retry(&self.retries, || {
+            let mut payment = self.payment.clone();
+            let request = request.clone();
+            async move { payment.charge(request).await }
+        })
+        .await;
+        match charged {
+            Ok(response) => {
+                let payment_id = response
+                    .into_inner()
+                    .payment
+                    .map(|p| p.id)
+                    .unwrap_or_default();
+                self.paid(order, payment_id).await
+            }
+            Err(status) if status.code() == Code::FailedPrecondition => {
+                self.fail(order, status.message()).await
+            }
+            Err(status) if status.code() == Code::InvalidArgument => {
+                let step = self.fail(order, "the card was refused as invalid").await?;
+                *error = Some(status);
+                Ok(step)
+            }
+            Err(status) if never_delivered(&status) => {
+                *error = Some(Status::unavailable(
+                    "the payment service is unavailable; nothing was charged, retry later",
+                ));
+                self.fail(order, "the payment service is unavailable").await
+            }
+            Err(status) => {
+                tracing::warn!(order_id = %order.id, %status, "charge failed; checking whether it happened");
+                let step = self.settle_charge_by_lookup(order, Some(&status)).await?;
+                if let Step::Moved(moved) = &step
+                    && moved.state == SagaState::Releasing
+                {
+                    *error = Some(Status::unavailable(
+                        "the payment service is unavailable; nothing was charged, retry later",
+                    ));
+                }
+                Ok(step)
+            }
+        }
+    }
+
+    /// Learns from payment whether the order's charge happened, and moves on
+    /// accordingly. Blocks if payment cannot say yet.
+    async fn settle_charge_by_lookup(
+        &self,
+        order: &Order,
+        charge_error: Option<&Status>,
+    ) -> Result<Step, ServiceError> {
+        let request = LookupPaymentRequest {
+            idempotency_key: order.id.clone(),
+        };
+        let found = retry(&self.retries, || {
+            let mut payment = self.payment.clone();
+            let request = request.clone();
+            async move { payment.lookup_payment(request).await }
+        })
+        .await;
+        match found {
+            Ok(response) => {
+                let payment = response.into_inner().payment.unwrap_or_default();
+                match payment.status() {
+                    PaymentStatus::Succeeded
+                    | PaymentStatus::PartiallyRefunded
+                    | PaymentStatus::Refunded => self.paid(order, payment.id).await,
+                    PaymentStatus::Declined => {
+                        let reason = format!(
+                            "card declined: {}",
+                            payment.decline_reason.to_lowercase().replace('_', " ")
+                        );
+                        self.fail(order, &reason).await
+                    }
+                    PaymentStatus::Pending | PaymentStatus::Unspecified => {
+                        Ok(Step::Blocked(order.clone()))
+                    }
+                }
+            }
+            Err(status) if status.code() == Code::NotFound => {
+                let reason = match charge_error {
+                    Some(_) => "the payment service is unavailable",
+                    None => "checkout was interrupted before payment",
+                };
+                self.fail(order, reason).await
+            }
+            Err(status) => {
+                tracing::warn!(order_id = %order.id, %status, "cannot learn the charge's outcome yet");
+                Ok(Step::Blocked(order.clone()))
+            }
+        }
+    }
+
+    async fn paid(&self, order: &Order, payment_id: String) -> Result<Step, ServiceError> {
+        let change = Change {
+            payment_id: Some(payment_id),
+            ..Change::default()
+        };
+        self.go(order, SagaState::Committing, change).await
+    }
+
+    async fn commit(&self, order: &Order) -> Result<Step, ServiceError> {
+        let request = CommitReservationRequest {
+            order_id: order.id.clone(),
+        };
+        let committed = retry(&self.retries, || {
+            let mut product = self.product.clone();
+            let request = request.clone();
+            async move { product.commit_reservation(request).await }
+        })
+        .await;
+        match committed {
+            Ok(_) => {
+                self.go(order, SagaState::Confirmed, Change::default())
+                    .await
+            }
+            // The reservation lapsed while the card was charged: the stock
+            // cannot be sold, so the money goes back.
+            Err(status) if matches!(status.code(), Code::FailedPrecondition | Code::NotFound) => {
+                let change = Change {
+                    failure_reason: Some(format!(
+                        "the stock could not be kept: {}",
+                        status.message()
+                    )),
+                    ..Change::default()
+                };
+                self.go(order, SagaState::Refunding, change).await
+            }
+            Err(status) => {
+                tracing::warn!(order_id = %order.id, %status, "commit failed; will retry");
+                Ok(Step::Blocked(order.clone()))
+            }
+        }
+    }
+
+    /// Hands the stock back, then moves to `then`.
+    async fn release(&self, order: &Order, then: SagaState) -> Result<Step, ServiceError> {
+        let request = ReleaseReservationRequest {
+            order_id: order.id.clone(),
+        };
+        let released = retry(&self.retries, || {
+            let mut product = self.product.clone();
+            let request = request.clone();
+            async move { product.release_reservation(request).await }
+        })
+        .await;
+        match released {
+            // NOT_FOUND: no reservation was ever made; nothing to hand back.
+            Ok(_) => self.go(order, then, Change::default()).await,
+            Err(status) if status.code() == Code::NotFound => {
+                self.go(order, then, Change::default()).await
+            }
+            Err(status) => {
+                tracing::warn!(order_id = %order.id, %status, "release failed; will retry");
+                Ok(Step::Blocked(order.clone()))
+            }
+        }
+    }
+
+    /// Gives the whole payment back under a key derived from the order, then
+    /// moves to `then`.
+    async fn refund(
+        &self,
+        order: &Order,
+        purpose: &str,
+        then: SagaState,
+    ) -> Result<Step, ServiceError> {
+        if order.payment_id.is_empty() {
+            return self.go(order, then, Change::default()).await;
+        }
+        let request = RefundRequest {
+            payment_id: order.payment_id.clone(),
+            amount: None,
+            idempotency_key: format!("{purpose}-{}", order.id),
+            reason: order.failure_reason.clone(),
+        };
+        let refunded = retry(&self.retries, || {
+            let mut payment = self.payment.clone();
+            let request = request.clone();
+            async move { payment.refund(request).await }
+        })
+        .await;
+        match refunded {
+            Ok(_) => self.go(order, then, Change::default()).await,
+            Err(status) => {
+                tracing::warn!(order_id = %order.id, %status, "refund failed; will retry");
+                Ok(Step::Blocked(order.clone()))
+            }
+        }
+    }
+
+    /// Refund, then restock, then CANCELLED. Each half is idempotent, so a
+    /// retry after a crash between them is safe.
+    async fn cancel(&self, order: &Order) -> Result<Step, ServiceError> {
+        let request = RefundRequest {
+            payment_id: order.payment_id.clone(),
+            amount: None,
+            idempotency_key: format!("cancel-{}", order.id),
+            reason: order.failure_reason.clone(),
+        };
+        if !order.payment_id.is_empty() {
+            let refunded = retry(&self.retries, || {
+                let mut payment = self.payment.clone();
+                let request = request.clone();
+                async move { payment.refund(request).await }
+            })
+            .await;
+            if let Err(status) = refunded {
+                tracing::warn!(order_id = %order.id, %status, "cancellation refund failed; will retry");
+                return Ok(Step::Blocked(order.clone()));
+            }
+        }
+        self.release(order, SagaState::Cancelled).await
+    }
+}
+
+/// Each line's name and price from the reservation, and the order's total.
+fn price(
+    order: &Order,
+    reservation: &bazaar_proto::product::v1::Reservation,
+) -> Result<(Vec<(String, Money)>, Money), String> {
+    let mut lines = Vec::with_capacity(order.items.len());
+    let mut total: Option<Money> = None;
+    for item in &order.items {
+        let reserved = reservation
+            .items
+            .iter()
+            .find(|r| r.product_id == item.product_id)
+            .ok_or_else(|| format!("product {} was not reserved", item.product_id))?;
+        let unit = Money::from_wire(reserved.unit_price.as_ref())
+            .map_err(|e| format!("product {} has no usable price: {e}", item.product_id))?;
+        let line = unit
+            .times(item.quantity)
+            .map_err(|e| format!("line total of {}: {e}", item.product_id))?;
+        total = Some(match total {
+            None => line,
+            Some(sum) => sum
+                .checked_add(line)
+                .map_err(|e| format!("the products cannot be bought together: {e}"))?,
+        });
+        lines.push((reserved.product_name.clone(), unit));
+    }
+    let total = total.ok_or("an order needs at least one line")?;
+    Ok((lines, total))
+}

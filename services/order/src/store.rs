@@ -1,0 +1,75 @@
+//! Where orders and their saga states are kept: one trait, implemented over
+//! SQL for both PostgreSQL and SQLite.
+
+pub mod sql;
+
+use std::future::Future;
+
+use bazaar_money::Money;
+use bazaar_runtime::status::ServiceError;
+
+use crate::domain::{Order, PageToken, SagaState};
+
+/// The outcome of recording a new order under an idempotency key.
+#[derive(Debug)]
+pub enum Created {
+    New(Order),
+    /// The customer used the key before; this is that order.
+    Existing(Order),
+}
+
+/// A new order, before its saga starts.
+#[derive(Debug)]
+pub struct NewOrder<'a> {
+    pub id: String,
+    pub customer_id: &'a str,
+    pub idempotency_key: &'a str,
+    pub fingerprint: &'a str,
+    pub items: &'a [(String, u32)],
+    pub lease_until: i64,
+}
+
+/// What a transition changes besides the state.
+#[derive(Debug, Default)]
+pub struct Change {
+    pub failure_reason: Option<String>,
+    pub payment_id: Option<String>,
+    /// Per line (in order): the product's name and unit price, and the total.
+    pub priced: Option<(Vec<(String, Money)>, Money)>,
+}
+
+pub trait OrderStore: Send + Sync + 'static {
+    fn create(
+        &self,
+        order: NewOrder<'_>,
+    ) -> impl Future<Output = Result<Created, ServiceError>> + Send;
+
+    fn get(&self, id: &str) -> impl Future<Output = Result<Option<Order>, ServiceError>> + Send;
+
+    /// Moves an order from `from` to `to` if it is still in `from`; `None`
+    /// when something else moved it first.
+    fn transition(
+        &self,
+        id: &str,
+        from: SagaState,
+        to: SagaState,
+        change: Change,
+    ) -> impl Future<Output = Result<Option<Order>, ServiceError>> + Send;
+
+    /// Takes over in-flight orders whose lease ran out, leasing them until
+    /// `lease_until`.
+    fn claim_stranded(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Order>, ServiceError>> + Send;
+
+    /// Newest first, after `after`, of one customer or of everyone.
+    fn list(
+        &self,
+        customer_id: Option<&str>,
+        after: Option<&PageToken>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Order>, ServiceError>> + Send;
+}

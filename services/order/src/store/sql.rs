@@ -1,0 +1,300 @@
+//! [`OrderStore`] over SQL, one dialect for PostgreSQL and SQLite.
+
+use bazaar_money::Money;
+use bazaar_runtime::{
+    db::{Database, Migrations, now_micros},
+    status::ServiceError,
+};
+use sqlx::{Any, AnyConnection, Row, Transaction, any::AnyRow, migrate::Migrator};
+
+use super::{Change, Created, NewOrder, OrderStore};
+use crate::domain::{LineItem, Order, PageToken, SagaState};
+
+static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The order service's schema, per backend.
+pub const MIGRATIONS: Migrations = Migrations {
+    postgres: &POSTGRES,
+    sqlite: &SQLITE,
+};
+
+macro_rules! select_orders {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, customer_id, idempotency_key, fingerprint, state, currency_code, \
+             total_minor, failure_reason, payment_id, created_at, updated_at FROM orders ",
+            $rest
+        )
+    };
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlOrderStore {
+    db: Database,
+}
+
+impl SqlOrderStore {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+fn order_from_row(row: &AnyRow) -> Result<Order, ServiceError> {
+    let state: String = row.try_get("state")?;
+    let currency: String = row.try_get("currency_code")?;
+    let total = if currency.is_empty() {
+        None
+    } else {
+        Some(
+            Money::from_parts(&currency, row.try_get("total_minor")?)
+                .map_err(ServiceError::internal)?,
+        )
+    };
+    Ok(Order {
+        id: row.try_get("id")?,
+        customer_id: row.try_get("customer_id")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        fingerprint: row.try_get("fingerprint")?,
+        state: SagaState::parse(&state)
+            .ok_or_else(|| ServiceError::internal(format!("unknown order state {state:?}")))?,
+        items: Vec::new(),
+        total,
+        failure_reason: row.try_get("failure_reason")?,
+        payment_id: row.try_get("payment_id")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Fills in an order's lines.
+async fn with_items(conn: &mut AnyConnection, mut order: Order) -> Result<Order, ServiceError> {
+    let rows = sqlx::query(
+        "SELECT product_id, quantity, product_name, unit_price_minor FROM order_items \
+         WHERE order_id = $1 ORDER BY position",
+    )
+    .bind(&order.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    order.items = rows
+        .iter()
+        .map(|row| {
+            let quantity: i32 = row.try_get("quantity")?;
+            let unit_price = match order.total {
+                Some(total) => Some(
+                    Money::new(total.currency(), row.try_get("unit_price_minor")?)
+                        .map_err(ServiceError::internal)?,
+                ),
+                None => None,
+            };
+            Ok(LineItem {
+                product_id: row.try_get("product_id")?,
+                quantity: u32::try_from(quantity).map_err(ServiceError::internal)?,
+                product_name: row.try_get("product_name")?,
+                unit_price,
+            })
+        })
+        .collect::<Result<_, ServiceError>>()?;
+    Ok(order)
+}
+
+async fn order_in(conn: &mut AnyConnection, id: &str) -> Result<Option<Order>, ServiceError> {
+    let row = sqlx::query(select_orders!("WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        Some(row) => Ok(Some(with_items(conn, order_from_row(&row)?).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn apply_change(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    change: &Change,
+) -> Result<(), ServiceError> {
+    if let Some(reason) = &change.failure_reason {
+        sqlx::query("UPDATE orders SET failure_reason = $1 WHERE id = $2")
+            .bind(reason)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if let Some(payment_id) = &change.payment_id {
+        sqlx::query("UPDATE orders SET payment_id = $1 WHERE id = $2")
+            .bind(payment_id)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if let Some((lines, total)) = &change.priced {
+        sqlx::query("UPDATE orders SET currency_code = $1, total_minor = $2 WHERE id = $3")
+            .bind(total.currency().code())
+            .bind(total.minor())
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        for (position, (name, price)) in lines.iter().enumerate() {
+            sqlx::query(
+                "UPDATE order_items SET product_name = $1, unit_price_minor = $2 \
+                 WHERE order_id = $3 AND position = $4",
+            )
+            .bind(name)
+            .bind(price.minor())
+            .bind(id)
+            .bind(i32::try_from(position).map_err(ServiceError::internal)?)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+impl OrderStore for SqlOrderStore {
+    async fn create(&self, order: NewOrder<'_>) -> Result<Created, ServiceError> {
+        let now = now_micros();
+        let mut tx = self.db.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO orders (id, customer_id, idempotency_key, fingerprint, state, lease_until, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT (customer_id, idempotency_key) DO NOTHING",
+        )
+        .bind(&order.id)
+        .bind(order.customer_id)
+        .bind(order.idempotency_key)
+        .bind(order.fingerprint)
+        .bind(SagaState::Reserving.as_str())
+        .bind(order.lease_until)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            for (position, (product_id, quantity)) in order.items.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO order_items (order_id, position, product_id, quantity) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&order.id)
+                .bind(i32::try_from(position).map_err(ServiceError::internal)?)
+                .bind(product_id)
+                .bind(i32::try_from(*quantity).map_err(ServiceError::internal)?)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let row = sqlx::query(select_orders!(
+            "WHERE customer_id = $1 AND idempotency_key = $2"
+        ))
+        .bind(order.customer_id)
+        .bind(order.idempotency_key)
+        .fetch_one(&mut *tx)
+        .await?;
+        let stored = with_items(&mut tx, order_from_row(&row)?).await?;
+        tx.commit().await?;
+        Ok(if inserted {
+            Created::New(stored)
+        } else {
+            Created::Existing(stored)
+        })
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Order>, ServiceError> {
+        let mut conn = self.db.pool().acquire().await?;
+        order_in(&mut conn, id).await
+    }
+
+    async fn transition(
+        &self,
+        id: &str,
+        from: SagaState,
+        to: SagaState,
+        change: Change,
+    ) -> Result<Option<Order>, ServiceError> {
+        let mut tx = self.db.begin_write().await?;
+        let moved = sqlx::query(
+            "UPDATE orders SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4",
+        )
+        .bind(to.as_str())
+        .bind(now_micros())
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !moved {
+            return Ok(None);
+        }
+        apply_change(&mut tx, id, &change).await?;
+        let order = order_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(order)
+    }
+
+    async fn claim_stranded(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<Order>, ServiceError> {
+        let candidates: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM orders WHERE lease_until < $1 AND state IN \
+             ('reserving', 'reserved', 'charging', 'committing', 'releasing', 'refunding', 'cancelling') \
+             ORDER BY lease_until LIMIT $2",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut claimed = Vec::with_capacity(candidates.len());
+        for id in candidates {
+            // Conditional, so two workers never drive the same order.
+            let taken = sqlx::query(
+                "UPDATE orders SET lease_until = $1 WHERE id = $2 AND lease_until < $3",
+            )
+            .bind(lease_until)
+            .bind(&id)
+            .bind(now)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected()
+                == 1;
+            if taken && let Some(order) = self.get(&id).await? {
+                claimed.push(order);
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn list(
+        &self,
+        customer_id: Option<&str>,
+        after: Option<&PageToken>,
+        limit: u32,
+    ) -> Result<Vec<Order>, ServiceError> {
+        // One statement for every case: an empty filter matches everyone and
+        // the cursor starts past the newest order on the first page.
+        let (after_time, after_id) =
+            after.map_or((i64::MAX, String::new()), |t| (t.created_at, t.id.clone()));
+        let rows = sqlx::query(select_orders!(
+            "WHERE ($1 = '' OR customer_id = $1) \
+             AND (created_at < $2 OR (created_at = $2 AND id < $3) OR $3 = '') \
+             ORDER BY created_at DESC, id DESC LIMIT $4"
+        ))
+        .bind(customer_id.unwrap_or(""))
+        .bind(after_time)
+        .bind(&after_id)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut conn = self.db.pool().acquire().await?;
+        let mut orders = Vec::with_capacity(rows.len());
+        for row in &rows {
+            orders.push(with_items(&mut conn, order_from_row(row)?).await?);
+        }
+        Ok(orders)
+    }
+}

@@ -1,0 +1,139 @@
+//! The order service dies at each step of the saga in turn; a fresh instance
+//! on the same database must bring every order to an end with stock and money
+//! consistent.
+
+use bazaar_order::{Hooks, domain::SagaState};
+use bazaar_proto::{order::v1::OrderStatus, payment::v1::PaymentStatus};
+use bazaar_runtime::auth::Role;
+
+use crate::support::{Shop, as_user, backends, place, test_cards};
+
+/// Where to die (after persisting a state, or after a call answered but
+/// before its outcome was persisted), and whether the sale must survive:
+/// once the card is charged, recovery completes the order.
+fn crash_points() -> Vec<(&'static str, Hooks, bool)> {
+    let after = |state| Hooks {
+        halt_after: Some(state),
+        halt_before_leaving: None,
+    };
+    let before_leaving = |state| Hooks {
+        halt_after: None,
+        halt_before_leaving: Some(state),
+    };
+    vec![
+        (
+            "after recording the order",
+            after(SagaState::Reserving),
+            false,
+        ),
+        (
+            "after reserving, unrecorded",
+            before_leaving(SagaState::Reserving),
+            false,
+        ),
+        (
+            "after recording the reservation",
+            after(SagaState::Reserved),
+            false,
+        ),
+        ("before charging", after(SagaState::Charging), false),
+        (
+            "after charging, unrecorded",
+            before_leaving(SagaState::Charging),
+            true,
+        ),
+        (
+            "after recording the charge",
+            after(SagaState::Committing),
+            true,
+        ),
+        (
+            "after committing, unrecorded",
+            before_leaving(SagaState::Committing),
+            true,
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_order_ends_consistent_after_a_crash_at_any_step() {
+    for backend in backends() {
+        for (point, hooks, keeps_the_sale) in crash_points() {
+            let mut shop = Shop::open(backend).await;
+            let mug = shop.stock("MUG", 1_500, 10).await;
+            let ada = shop.token("ada", Role::Customer);
+
+            // Restart with the hook, place an order, and let it die there.
+            shop.order.take().unwrap().crash();
+            shop.start_order(hooks).await;
+            let mut orders = shop.orders().await;
+            let request = as_user(place("k", &[(&mug, 3)], test_cards::APPROVED), &ada);
+            let call = tokio::spawn(async move { orders.place_order(request).await });
+            let order_id = wait_for_an_order(&shop, &ada).await;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            shop.order.take().unwrap().crash();
+            call.abort();
+
+            // A fresh instance recovers it.
+            shop.start_order(Hooks::default()).await;
+            let order = shop.settled(&order_id).await;
+            let payment = shop.payment_for(&order_id).await;
+            let stock = shop.stock_of(&mug.id).await;
+            match order.status() {
+                OrderStatus::Confirmed => {
+                    let payment = payment
+                        .unwrap_or_else(|| panic!("{backend:?} {point}: confirmed but not paid"));
+                    assert_eq!(
+                        payment.status(),
+                        PaymentStatus::Succeeded,
+                        "{backend:?} {point}"
+                    );
+                    assert_eq!(
+                        payment.amount.unwrap().amount_minor,
+                        4_500,
+                        "{backend:?} {point}"
+                    );
+                    assert_eq!(stock, 7, "{backend:?} {point}: sold stock");
+                }
+                OrderStatus::Failed => {
+                    if let Some(payment) = payment {
+                        assert!(
+                            matches!(
+                                payment.status(),
+                                PaymentStatus::Refunded | PaymentStatus::Declined
+                            ),
+                            "{backend:?} {point}: failed but charged: {payment:?}"
+                        );
+                    }
+                    assert_eq!(stock, 10, "{backend:?} {point}: stock back");
+                }
+                other => panic!("{backend:?} {point}: ended {other:?}"),
+            }
+            if keeps_the_sale {
+                assert_eq!(
+                    order.status(),
+                    OrderStatus::Confirmed,
+                    "{backend:?} {point}"
+                );
+            }
+        }
+    }
+}
+
+async fn wait_for_an_order(shop: &Shop, token: &str) -> String {
+    for _ in 0..200 {
+        let listed = shop
+            .orders()
+            .await
+            .list_orders(as_user(Default::default(), token))
+            .await
+            .unwrap()
+            .into_inner()
+            .orders;
+        if let Some(order) = listed.first() {
+            return order.id.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the order was never recorded");
+}

@@ -1,0 +1,254 @@
+use std::{sync::Arc, time::Duration};
+
+use bazaar_order::{Hooks, config::Config as OrderConfig};
+use bazaar_proto::{
+    common::v1::Money,
+    order::v1::{
+        Order, OrderStatus, PaymentMethod, PlaceOrderRequest,
+        order_service_client::OrderServiceClient, payment_method::Method,
+        place_order_request::LineItem,
+    },
+    payment::v1::{
+        Card, LookupPaymentRequest, Payment, payment_service_client::PaymentServiceClient,
+    },
+    product::v1::{
+        CreateProductRequest, GetProductRequest, Product,
+        product_service_client::ProductServiceClient,
+    },
+};
+use bazaar_runtime::{
+    auth::{AuthConfig, Role, TokenSigner},
+    client::{ClientConfig, RetryPolicy},
+    db::Backend,
+    server::ServerConfig,
+    testing::{Spawned, TestDatabase},
+};
+use tonic::{Code, Request, transport::Channel};
+
+pub use bazaar_payment::processor::test_cards;
+pub use bazaar_runtime::testing::backends;
+
+/// product, payment and order, wired together and trusting one signing key.
+pub struct Shop {
+    pub signer: Arc<TokenSigner>,
+    pub product: Spawned,
+    pub payment: Spawned,
+    pub order: Option<Spawned>,
+    pub order_config: OrderConfig,
+    // Dropped last: the databases outlive the servers using them.
+    _databases: Vec<TestDatabase>,
+}
+
+fn trusting(signer: &TokenSigner) -> AuthConfig {
+    AuthConfig {
+        jwks_url: None,
+        keys: vec![signer.jwk().clone()],
+        ..AuthConfig::default()
+    }
+}
+
+impl Shop {
+    pub async fn open(backend: Backend) -> Self {
+        Self::open_with(backend, |_| {}).await
+    }
+
+    pub async fn open_with(backend: Backend, tweak: impl FnOnce(&mut OrderConfig)) -> Self {
+        let signer = Arc::new(TokenSigner::generate(&AuthConfig::default()).unwrap());
+        let product_db = TestDatabase::create(backend).await;
+        let payment_db = TestDatabase::create(backend).await;
+        let order_db = TestDatabase::create(backend).await;
+
+        let product_config = bazaar_product::config::Config {
+            server: ServerConfig::default(),
+            database: product_db.config.clone(),
+            auth: trusting(&signer),
+            seed_catalog: false,
+            ..bazaar_product::config::Config::default()
+        };
+        let product = Spawned::start(|l, s| bazaar_product::run(product_config, l, s)).await;
+        let payment_config = bazaar_payment::config::Config {
+            server: ServerConfig::default(),
+            database: payment_db.config.clone(),
+            auth: trusting(&signer),
+            processor: bazaar_payment::config::ProcessorConfig {
+                slow_latency: Duration::from_millis(300),
+            },
+            ..bazaar_payment::config::Config::default()
+        };
+        let payment = Spawned::start(|l, s| bazaar_payment::run(payment_config, l, s)).await;
+
+        let mut order_config = OrderConfig {
+            server: ServerConfig::default(),
+            database: order_db.config.clone(),
+            auth: trusting(&signer),
+            product: ClientConfig::for_url(product.url()),
+            payment: ClientConfig::for_url(payment.url()),
+            retries: RetryPolicy {
+                max_attempts: 2,
+                backoff: Duration::from_millis(10),
+            },
+            ..OrderConfig::default()
+        };
+        order_config.saga.lease = Duration::from_millis(300);
+        order_config.saga.recovery_interval = Duration::from_millis(100);
+        tweak(&mut order_config);
+        let mut shop = Self {
+            signer,
+            product,
+            payment,
+            order: None,
+            order_config,
+            _databases: vec![product_db, payment_db, order_db],
+        };
+        shop.start_order(Hooks::default()).await;
+        shop
+    }
+
+    /// (Re)starts the order service on its database.
+    pub async fn start_order(&mut self, hooks: Hooks) {
+        let config = self.order_config.clone();
+        self.order = Some(
+            Spawned::start(move |l, s| bazaar_order::run_with_hooks(config, l, s, hooks)).await,
+        );
+    }
+
+    pub fn token(&self, user: &str, role: Role) -> String {
+        self.signer
+            .issue(user, &[role], Duration::from_secs(600))
+            .unwrap()
+            .0
+    }
+
+    pub async fn orders(&self) -> OrderServiceClient<Channel> {
+        OrderServiceClient::new(
+            self.order
+                .as_ref()
+                .expect("order service running")
+                .channel()
+                .await,
+        )
+    }
+
+    pub async fn products(&self) -> ProductServiceClient<Channel> {
+        ProductServiceClient::new(self.product.channel().await)
+    }
+
+    pub async fn payments(&self) -> PaymentServiceClient<Channel> {
+        PaymentServiceClient::new(self.payment.channel().await)
+    }
+
+    /// Adds a product priced `price_minor` EUR with `stock` units.
+    pub async fn stock(&self, sku: &str, price_minor: i64, stock: i64) -> Product {
+        let request = as_user(
+            CreateProductRequest {
+                product: Some(Product {
+                    sku: sku.into(),
+                    name: format!("Product {sku}"),
+                    description: String::new(),
+                    category: "test".into(),
+                    price: Some(Money {
+                        currency_code: "EUR".into(),
+                        amount_minor: price_minor,
+                    }),
+                    stock,
+                    ..Product::default()
+                }),
+            },
+            &self.token("admin", Role::Admin),
+        );
+        self.products()
+            .await
+            .create_product(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .product
+            .unwrap()
+    }
+
+    pub async fn stock_of(&self, product_id: &str) -> i64 {
+        self.products()
+            .await
+            .get_product(GetProductRequest {
+                product_id: product_id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .product
+            .unwrap()
+            .stock
+    }
+
+    /// The payment made for `order_id`, if any.
+    pub async fn payment_for(&self, order_id: &str) -> Option<Payment> {
+        match self
+            .payments()
+            .await
+            .lookup_payment(LookupPaymentRequest {
+                idempotency_key: order_id.into(),
+            })
+            .await
+        {
+            Ok(response) => response.into_inner().payment,
+            Err(status) if status.code() == Code::NotFound => None,
+            Err(status) => panic!("lookup failed: {status:?}"),
+        }
+    }
+
+    /// Waits (bounded) until the order leaves PENDING, as seen by an admin.
+    pub async fn settled(&self, order_id: &str) -> Order {
+        let admin = self.token("admin", Role::Admin);
+        for _ in 0..200 {
+            let order = self
+                .orders()
+                .await
+                .get_order(as_user(
+                    bazaar_proto::order::v1::GetOrderRequest {
+                        order_id: order_id.into(),
+                    },
+                    &admin,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .order
+                .unwrap();
+            if order.status() != OrderStatus::Pending {
+                return order;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("order {order_id} never settled");
+    }
+}
+
+pub fn as_user<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+pub fn place(key: &str, lines: &[(&Product, i32)], card_number: &str) -> PlaceOrderRequest {
+    PlaceOrderRequest {
+        idempotency_key: key.into(),
+        items: lines
+            .iter()
+            .map(|(product, quantity)| LineItem {
+                product_id: product.id.clone(),
+                quantity: *quantity,
+            })
+            .collect(),
+        payment_method: Some(PaymentMethod {
+            method: Some(Method::Card(Card {
+                number: card_number.into(),
+                exp_month: 12,
+                exp_year: 2099,
+                cvc: "123".into(),
+                holder_name: "Ada Lovelace".into(),
+            })),
+        }),
+    }
+}
