@@ -26,9 +26,14 @@ pub enum ServiceError {
     #[error("{0} already exists")]
     AlreadyExists(String),
     /// The request is valid but the system is not in a state to do it.
-    /// `reason` is a stable UPPER_SNAKE code for programs.
+    /// `reason` is a stable UPPER_SNAKE code for programs; `metadata` names
+    /// what it is about (e.g. `product_id`).
     #[error("{message}")]
-    FailedPrecondition { reason: String, message: String },
+    FailedPrecondition {
+        reason: String,
+        message: String,
+        metadata: Vec<(String, String)>,
+    },
     #[error("permission denied: {0}")]
     PermissionDenied(String),
     #[error("unauthenticated: {0}")]
@@ -60,7 +65,17 @@ impl ServiceError {
         Self::FailedPrecondition {
             reason: reason.into(),
             message: message.into(),
+            metadata: Vec::new(),
         }
+    }
+
+    /// Adds a key/value to the `ErrorInfo` metadata of a failed precondition
+    /// (other kinds carry no metadata and are returned unchanged).
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        if let Self::FailedPrecondition { metadata, .. } = &mut self {
+            metadata.push((key.into(), value.into()));
+        }
+        self
     }
 }
 
@@ -79,10 +94,18 @@ impl From<ServiceError> for Status {
             ServiceError::AlreadyExists(what) => {
                 Status::already_exists(format!("{what} already exists"))
             }
-            ServiceError::FailedPrecondition { reason, message } => Status::with_error_details(
+            ServiceError::FailedPrecondition {
+                reason,
+                message,
+                metadata,
+            } => Status::with_error_details(
                 Code::FailedPrecondition,
                 message,
-                ErrorDetails::with_error_info(reason, ERROR_DOMAIN, []),
+                ErrorDetails::with_error_info(
+                    reason,
+                    ERROR_DOMAIN,
+                    metadata.into_iter().collect::<std::collections::HashMap<_, _>>(),
+                ),
             ),
             ServiceError::PermissionDenied(message) => Status::permission_denied(message),
             ServiceError::Unauthenticated(message) => Status::unauthenticated(message),
@@ -205,13 +228,14 @@ mod tests {
 
     #[test]
     fn declines_carry_a_machine_readable_reason() {
-        let status = Status::from(ServiceError::failed_precondition(
-            "INSUFFICIENT_FUNDS",
-            "card declined: insufficient funds",
-        ));
+        let status = Status::from(
+            ServiceError::failed_precondition("INSUFFICIENT_STOCK", "not enough stock")
+                .with_metadata("product_id", "p-1"),
+        );
         assert_eq!(status.code(), Code::FailedPrecondition);
         let info = status.get_details_error_info().expect("ErrorInfo details");
-        assert_eq!(info.reason, "INSUFFICIENT_FUNDS");
+        assert_eq!(info.reason, "INSUFFICIENT_STOCK");
         assert_eq!(info.domain, ERROR_DOMAIN);
+        assert_eq!(info.metadata.get("product_id").map(String::as_str), Some("p-1"));
     }
 }

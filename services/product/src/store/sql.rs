@@ -298,7 +298,8 @@ async fn take_stock(
                 "not enough stock for product {}: {quantity} requested, {available} available",
                 item.product_id
             ),
-        ),
+        )
+        .with_metadata("product_id", item.product_id.to_string()),
     })
 }
 

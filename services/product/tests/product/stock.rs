@@ -10,6 +10,7 @@ use bazaar_proto::product::v1::{
 use bazaar_runtime::db::testing::backends;
 use tokio::task::JoinSet;
 use tonic::Code;
+use tonic_types::StatusExt;
 
 use crate::support::{App, eur, product, reason, reserve, spawn_app, spawn_app_with};
 
@@ -84,6 +85,12 @@ async fn a_reservation_is_all_or_nothing() {
             status.message().contains(&scarce.id),
             "{}",
             status.message()
+        );
+        let info = status.get_details_error_info().expect("ErrorInfo details");
+        assert_eq!(
+            info.metadata.get("product_id"),
+            Some(&scarce.id),
+            "the details name the product that ran short"
         );
         assert_eq!(app.stock(&plenty.id).await, 10, "{backend:?}");
         assert_eq!(app.stock(&scarce.id).await, 1, "{backend:?}");
