@@ -104,7 +104,9 @@ impl From<ServiceError> for Status {
                 ErrorDetails::with_error_info(
                     reason,
                     ERROR_DOMAIN,
-                    metadata.into_iter().collect::<std::collections::HashMap<_, _>>(),
+                    metadata
+                        .into_iter()
+                        .collect::<std::collections::HashMap<_, _>>(),
                 ),
             ),
             ServiceError::PermissionDenied(message) => Status::permission_denied(message),
@@ -236,6 +238,9 @@ mod tests {
         let info = status.get_details_error_info().expect("ErrorInfo details");
         assert_eq!(info.reason, "INSUFFICIENT_STOCK");
         assert_eq!(info.domain, ERROR_DOMAIN);
-        assert_eq!(info.metadata.get("product_id").map(String::as_str), Some("p-1"));
+        assert_eq!(
+            info.metadata.get("product_id").map(String::as_str),
+            Some("p-1")
+        );
     }
 }
