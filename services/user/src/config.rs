@@ -86,6 +86,8 @@ impl fmt::Debug for TokenConfig {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AdminConfig {
+    /// Off: no account is created (`BAZAAR__BOOTSTRAP_ADMIN__ENABLED=false`).
+    pub enabled: bool,
     pub email: String,
     pub password: String,
     pub display_name: String,
@@ -99,6 +101,7 @@ impl AdminConfig {
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             email: "admin@bazaar.local".to_owned(),
             password: Self::DEV_PASSWORD.to_owned(),
             display_name: "Admin".to_owned(),
@@ -109,6 +112,7 @@ impl Default for AdminConfig {
 impl fmt::Debug for AdminConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdminConfig")
+            .field("enabled", &self.enabled)
             .field("email", &self.email)
             .field("password", &"<redacted>")
             .field("display_name", &self.display_name)

@@ -48,7 +48,7 @@ pub async fn run(
     let signer = Arc::new(keys::load_or_create(&config.tokens, &config.auth)?);
     let passwords = Passwords::new(&config.password).await?;
     let store = SqlUserStore::new(db.clone());
-    if let Some(admin) = &config.bootstrap_admin {
+    if let Some(admin) = config.bootstrap_admin.as_ref().filter(|a| a.enabled) {
         bootstrap::ensure_admin(&store, &passwords, admin).await?;
     }
 

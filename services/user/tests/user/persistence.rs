@@ -157,3 +157,22 @@ async fn a_configured_signing_key_is_used_and_no_file_written() {
         assert!(!env.key_file().exists(), "{backend:?}");
     }
 }
+
+#[tokio::test]
+async fn a_disabled_bootstrap_admin_is_not_created() {
+    for backend in backends() {
+        let env = TestEnv::new(backend).await;
+        let mut config = env.config();
+        if let Some(admin) = config.bootstrap_admin.as_mut() {
+            admin.enabled = false;
+        }
+        let app = TestApp::start(config).await;
+        let mut client = app.client().await;
+        let status = try_login(&mut client, ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated, "{backend:?}");
+        drop(client);
+        app.stop().await;
+    }
+}

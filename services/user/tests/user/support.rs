@@ -49,6 +49,7 @@ impl TestEnv {
                 ..TokenConfig::default()
             },
             bootstrap_admin: Some(AdminConfig {
+                enabled: true,
                 email: ADMIN_EMAIL.into(),
                 password: ADMIN_PASSWORD.into(),
                 display_name: "Root".into(),
