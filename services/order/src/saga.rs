@@ -201,14 +201,13 @@ impl<S: OrderStore> Saga<S> {
                 })
                 .collect(),
         };
-        let reserved = retry(&self.retries, || {
-            let mut product = self.product.clone();
-            let request = request.clone();
-            async move { product.reserve_stock(request).await }
-        })
-        .await;
+        let reserved = self
+            .call(&self.product, request, |mut c, r| async move {
+                c.reserve_stock(r).await
+            })
+            .await;
         let reservation = match reserved {
-            Ok(response) => response.into_inner().reservation.unwrap_or_default(),
+            Ok(response) => response.reservation.unwrap_or_default(),
             // Refusals hold no stock (reservations are all-or-nothing).
             Err(status) if status.code() == Code::FailedPrecondition => {
                 return self.finish_failed(order, status.message()).await;
@@ -276,19 +275,14 @@ impl<S: OrderStore> Saga<S> {
             amount: Some(total.to_wire()),
             card: Some(card.clone()),
         };
-        let charged = retry(&self.retries, || {
-            let mut payment = self.payment.clone();
-            let request = request.clone();
-            async move { payment.charge(request).await }
-        })
-        .await;
+        let charged = self
+            .call(&self.payment, request, |mut c, r| async move {
+                c.charge(r).await
+            })
+            .await;
         match charged {
             Ok(response) => {
-                let payment_id = response
-                    .into_inner()
-                    .payment
-                    .map(|p| p.id)
-                    .unwrap_or_default();
+                let payment_id = response.payment.map(|p| p.id).unwrap_or_default();
                 self.paid(order, payment_id).await
             }
             Err(status) if status.code() == Code::FailedPrecondition => {
@@ -330,15 +324,14 @@ impl<S: OrderStore> Saga<S> {
         let request = LookupPaymentRequest {
             idempotency_key: order.id.clone(),
         };
-        let found = retry(&self.retries, || {
-            let mut payment = self.payment.clone();
-            let request = request.clone();
-            async move { payment.lookup_payment(request).await }
-        })
-        .await;
+        let found = self
+            .call(&self.payment, request, |mut c, r| async move {
+                c.lookup_payment(r).await
+            })
+            .await;
         match found {
             Ok(response) => {
-                let payment = response.into_inner().payment.unwrap_or_default();
+                let payment = response.payment.unwrap_or_default();
                 match payment.status() {
                     PaymentStatus::Succeeded
                     | PaymentStatus::PartiallyRefunded
@@ -381,12 +374,11 @@ impl<S: OrderStore> Saga<S> {
         let request = CommitReservationRequest {
             order_id: order.id.clone(),
         };
-        let committed = retry(&self.retries, || {
-            let mut product = self.product.clone();
-            let request = request.clone();
-            async move { product.commit_reservation(request).await }
-        })
-        .await;
+        let committed = self
+            .call(&self.product, request, |mut c, r| async move {
+                c.commit_reservation(r).await
+            })
+            .await;
         match committed {
             Ok(_) => {
                 self.go(order, SagaState::Confirmed, Change::default())
@@ -416,12 +408,11 @@ impl<S: OrderStore> Saga<S> {
         let request = ReleaseReservationRequest {
             order_id: order.id.clone(),
         };
-        let released = retry(&self.retries, || {
-            let mut product = self.product.clone();
-            let request = request.clone();
-            async move { product.release_reservation(request).await }
-        })
-        .await;
+        let released = self
+            .call(&self.product, request, |mut c, r| async move {
+                c.release_reservation(r).await
+            })
+            .await;
         match released {
             // NOT_FOUND: no reservation was ever made; nothing to hand back.
             Ok(_) => self.go(order, then, Change::default()).await,
@@ -443,23 +434,8 @@ impl<S: OrderStore> Saga<S> {
         purpose: &str,
         then: SagaState,
     ) -> Result<Step, ServiceError> {
-        if order.payment_id.is_empty() {
-            return self.go(order, then, Change::default()).await;
-        }
-        let request = RefundRequest {
-            payment_id: order.payment_id.clone(),
-            amount: None,
-            idempotency_key: format!("{purpose}-{}", order.id),
-            reason: order.failure_reason.clone(),
-        };
-        let refunded = retry(&self.retries, || {
-            let mut payment = self.payment.clone();
-            let request = request.clone();
-            async move { payment.refund(request).await }
-        })
-        .await;
-        match refunded {
-            Ok(_) => self.go(order, then, Change::default()).await,
+        match self.refund_payment(order, purpose).await {
+            Ok(()) => self.go(order, then, Change::default()).await,
             Err(status) => {
                 tracing::warn!(order_id = %order.id, %status, "refund failed; will retry");
                 Ok(Step::Blocked(order.clone()))
@@ -470,25 +446,49 @@ impl<S: OrderStore> Saga<S> {
     /// Refund, then restock, then CANCELLED. Each half is idempotent, so a
     /// retry after a crash between them is safe.
     async fn cancel(&self, order: &Order) -> Result<Step, ServiceError> {
+        if let Err(status) = self.refund_payment(order, "cancel").await {
+            tracing::warn!(order_id = %order.id, %status, "cancellation refund failed; will retry");
+            return Ok(Step::Blocked(order.clone()));
+        }
+        self.release(order, SagaState::Cancelled).await
+    }
+
+    /// Refunds whatever is left of the order's payment (if it has one), once
+    /// per `purpose`.
+    async fn refund_payment(&self, order: &Order, purpose: &str) -> Result<(), Status> {
+        if order.payment_id.is_empty() {
+            return Ok(());
+        }
         let request = RefundRequest {
             payment_id: order.payment_id.clone(),
             amount: None,
-            idempotency_key: format!("cancel-{}", order.id),
+            idempotency_key: format!("{purpose}-{}", order.id),
             reason: order.failure_reason.clone(),
         };
-        if !order.payment_id.is_empty() {
-            let refunded = retry(&self.retries, || {
-                let mut payment = self.payment.clone();
-                let request = request.clone();
-                async move { payment.refund(request).await }
-            })
-            .await;
-            if let Err(status) = refunded {
-                tracing::warn!(order_id = %order.id, %status, "cancellation refund failed; will retry");
-                return Ok(Step::Blocked(order.clone()));
-            }
-        }
-        self.release(order, SagaState::Cancelled).await
+        self.call(&self.payment, request, |mut c, r| async move {
+            c.refund(r).await
+        })
+        .await
+        .map(drop)
+    }
+
+    /// One call to a dependency under the retry policy. Every call the saga
+    /// makes is idempotent (keyed by the order id), so retrying is safe.
+    async fn call<C, Req, Resp, F, Fut>(
+        &self,
+        client: &C,
+        request: Req,
+        rpc: F,
+    ) -> Result<Resp, Status>
+    where
+        C: Clone,
+        Req: Clone,
+        F: Fn(C, Req) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<Resp>, Status>>,
+    {
+        retry(&self.retries, || rpc(client.clone(), request.clone()))
+            .await
+            .map(tonic::Response::into_inner)
     }
 }
 
