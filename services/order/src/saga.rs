@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use bazaar_money::Money;
+use bazaar_domain::Money;
 use bazaar_proto::{
     payment::v1::{
         Card, ChargeRequest, LookupPaymentRequest, PaymentStatus, RefundRequest,

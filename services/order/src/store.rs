@@ -5,7 +5,7 @@ pub mod sql;
 
 use std::future::Future;
 
-use bazaar_money::Money;
+use bazaar_domain::Money;
 use bazaar_runtime::status::ServiceError;
 
 use crate::domain::{Order, PageToken, SagaState};

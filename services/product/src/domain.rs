@@ -1,6 +1,6 @@
 //! The catalog's vocabulary: types that can only hold valid values.
 //!
-//! Money is the shared `bazaar-money` type, so orders multiply the very
+//! Money is the shared `bazaar-domain` type, so orders multiply the very
 //! prices reserved here.
 //!
 //! Requests are parsed into these at the gRPC edge, once; the store and the

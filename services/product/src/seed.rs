@@ -1,6 +1,6 @@
 //! A small demo catalog, so a fresh `make run` has something to browse.
 
-use bazaar_money::Money;
+use bazaar_domain::Money;
 use bazaar_runtime::status::ServiceError;
 
 use crate::{

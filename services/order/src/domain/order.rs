@@ -1,6 +1,7 @@
 //! An order and the state machine of its checkout saga.
 
-use bazaar_money::Money;
+pub use bazaar_domain::IdempotencyKey;
+use bazaar_domain::Money;
 use bazaar_proto::{order::v1 as pb, payment::v1::Card};
 use bazaar_runtime::{db::timestamp, status::FieldViolations};
 
@@ -181,26 +182,6 @@ impl Order {
             create_time: Some(timestamp(self.created_at)),
             update_time: Some(timestamp(self.updated_at)),
         }
-    }
-}
-
-/// A client's idempotency key: 1 to 128 printable ASCII characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        if raw.is_empty() {
-            Err("is required")
-        } else if raw.len() > 128 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
-            Err("must be 1 to 128 printable ASCII characters")
-        } else {
-            Ok(Self(raw.to_owned()))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 

@@ -1,6 +1,7 @@
 //! Charges, refunds, and the requests that make them.
 
-use bazaar_money::Money;
+pub use bazaar_domain::IdempotencyKey;
+use bazaar_domain::Money;
 use bazaar_proto::payment::v1 as pb;
 use bazaar_runtime::{db::timestamp, status::FieldViolations};
 
@@ -29,27 +30,6 @@ impl PaymentId {
 impl Default for PaymentId {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// A caller-chosen key that makes a request safe to repeat: 1 to 128
-/// printable ASCII characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        if raw.is_empty() {
-            Err("is required")
-        } else if raw.len() > 128 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
-            Err("must be 1 to 128 printable ASCII characters")
-        } else {
-            Ok(Self(raw.to_owned()))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 

@@ -1,6 +1,6 @@
 //! [`PaymentStore`] over SQL, one dialect for PostgreSQL and SQLite.
 
-use bazaar_money::Money;
+use bazaar_domain::Money;
 use bazaar_runtime::{
     db::{Database, Migrations, is_unique_violation, now_micros},
     status::ServiceError,

@@ -4,7 +4,7 @@ use std::fmt;
 
 use uuid::Uuid;
 
-use bazaar_money::Money;
+use bazaar_domain::Money;
 
 use super::Invalid;
 

@@ -2,7 +2,7 @@
 
 use std::{collections::HashSet, fmt};
 
-use bazaar_money::Money;
+use bazaar_domain::Money;
 
 use super::{Invalid, product::ProductId};
 

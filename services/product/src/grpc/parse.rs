@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use bazaar_money::{Currency, Money};
+use bazaar_domain::{Currency, Money};
 use bazaar_proto::{
     common::v1 as common,
     product::v1::{self as pb},

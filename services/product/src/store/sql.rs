@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use bazaar_money::Money;
+use bazaar_domain::Money;
 use bazaar_runtime::{
     db::{self, Database, Migrations},
     status::ServiceError,

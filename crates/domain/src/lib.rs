@@ -1,0 +1,9 @@
+//! Domain types more than one service holds: money, and the keys that make
+//! requests safe to repeat. Parsed once from the wire at the gRPC edge, so
+//! code inside never meets an invalid one.
+
+pub mod idempotency;
+pub mod money;
+
+pub use idempotency::IdempotencyKey;
+pub use money::{Currency, Money, MoneyError};
