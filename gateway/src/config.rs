@@ -1,0 +1,144 @@
+//! The gateway's typed configuration: the `[gateway]` section (environment
+//! `BAZAAR__GATEWAY__...`) and the shared `[telemetry]` section, loaded by
+//! `bazaar_runtime::config`; the command line overrides both (see `cli`).
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use bazaar_runtime::telemetry::TelemetryConfig;
+use serde::{Deserialize, Serialize};
+
+/// The port the edge listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 8080;
+
+/// Where each Bazaar service listens by default; used when the embedded
+/// Bazaar descriptor set is served and no upstream is configured.
+pub const BAZAAR_DEFAULT_ROUTES: [(&str, &str); 4] = [
+    ("bazaar.user.v1.UserService", "http://127.0.0.1:50051"),
+    ("bazaar.product.v1.ProductService", "http://127.0.0.1:50052"),
+    ("bazaar.order.v1.OrderService", "http://127.0.0.1:50053"),
+    ("bazaar.payment.v1.PaymentService", "http://127.0.0.1:50054"),
+];
+
+/// The whole configuration of the `bazaar-gateway` binary.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub gateway: GatewayConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+/// The `[gateway]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GatewayConfig {
+    /// Where to listen (the binary binds it; `run` takes a bound listener).
+    pub listen: SocketAddr,
+    /// An encoded `google.protobuf.FileDescriptorSet` to serve; unset, the
+    /// embedded Bazaar contracts.
+    pub descriptor_set: Option<PathBuf>,
+    /// The upstream of every service without a route of its own.
+    pub upstream: Option<String>,
+    /// Per-service upstreams, each `package.Service=http://host:port`.
+    pub routes: Vec<String>,
+    /// Upper bound on one request at the edge (504 past it). For a
+    /// server-streaming call it bounds the wait for the first message only.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// The `grpc-timeout` sent upstream on unary calls when the client sends
+    /// no `Grpc-Timeout` header.
+    #[serde(with = "humantime_serde")]
+    pub upstream_timeout: Duration,
+    /// How long connecting to an upstream may take.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Largest accepted request body, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may take to finish after a stop signal.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// How long `/readyz` waits for each upstream's health check.
+    #[serde(with = "humantime_serde")]
+    pub readiness_timeout: Duration,
+    pub json: JsonConfig,
+    pub cors: CorsConfig,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            descriptor_set: None,
+            upstream: None,
+            routes: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+            upstream_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(1),
+            max_body_bytes: 4 * 1024 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+            readiness_timeout: Duration::from_secs(1),
+            json: JsonConfig::default(),
+            cors: CorsConfig::default(),
+        }
+    }
+}
+
+/// How JSON field names are written in responses (requests accept both).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldNames {
+    /// The names in the `.proto` file, e.g. `create_time` (grpc-gateway's
+    /// `UseProtoNames: true`).
+    #[default]
+    Proto,
+    /// The proto3 JSON names, e.g. `createTime` (grpc-gateway's default).
+    LowerCamelCase,
+}
+
+/// The `[gateway.json]` section: the proto3 JSON mapping's options.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JsonConfig {
+    pub field_names: FieldNames,
+    /// Write fields that hold their default value (`0`, `""`, `[]`).
+    pub emit_unpopulated: bool,
+    /// Ignore unknown fields in request bodies instead of answering 400.
+    pub discard_unknown_fields: bool,
+    /// Write enums as numbers instead of names.
+    pub enums_as_numbers: bool,
+}
+
+impl Default for JsonConfig {
+    fn default() -> Self {
+        Self {
+            field_names: FieldNames::Proto,
+            emit_unpopulated: true,
+            discard_unknown_fields: false,
+            enums_as_numbers: false,
+        }
+    }
+}
+
+/// The `[gateway.cors]` section. No origins: CORS is off (no headers added,
+/// preflights are not answered specially).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CorsConfig {
+    /// Exact origins (`https://shop.example`), or `*` for any.
+    pub allowed_origins: Vec<String>,
+    /// Send `Access-Control-Allow-Credentials: true` (then `*` echoes the
+    /// request's origin, as browsers demand).
+    pub allow_credentials: bool,
+    /// How long browsers may cache a preflight answer.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            allow_credentials: false,
+            max_age: Duration::from_secs(600),
+        }
+    }
+}

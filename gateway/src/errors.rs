@@ -1,0 +1,85 @@
+//! gRPC status → HTTP status, exactly as grpc-gateway v2's
+//! `HTTPStatusFromCode`, and the JSON error answers of the edge itself.
+
+use http::{HeaderValue, Response, StatusCode, header};
+use tonic::Code;
+
+use crate::{body::Body, json::Json};
+
+/// grpc-gateway's mapping (`runtime/errors.go`); unknown codes are 500.
+pub fn http_status(code: Code) -> StatusCode {
+    match code {
+        Code::Ok => StatusCode::OK,
+        // 499 "Client Closed Request" (nginx's), as grpc-gateway uses.
+        Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+        Code::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
+        Code::InvalidArgument => StatusCode::BAD_REQUEST,
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists => StatusCode::CONFLICT,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        // grpc-gateway v2 maps FAILED_PRECONDITION to 400 (v1 said 412).
+        Code::FailedPrecondition => StatusCode::BAD_REQUEST,
+        Code::Aborted => StatusCode::CONFLICT,
+        Code::OutOfRange => StatusCode::BAD_REQUEST,
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+pub const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// An error answer with grpc-gateway's body: `code` is the gRPC code the
+/// HTTP status stands for.
+pub fn error_response(
+    json: &Json,
+    http: StatusCode,
+    code: Code,
+    message: &str,
+    details: &[u8],
+) -> Response<Body> {
+    let mut response = Response::new(Body::full(json.error_body(code as i32, message, details)));
+    *response.status_mut() = http;
+    response.headers_mut().insert(header::CONTENT_TYPE, JSON);
+    response
+}
+
+/// An error answer whose HTTP status follows from the gRPC code.
+pub fn status_response(json: &Json, code: Code, message: &str) -> Response<Body> {
+    error_response(json, http_status(code), code, message, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_maps_like_grpc_gateway() {
+        let expected = [
+            (Code::Ok, 200),
+            (Code::Cancelled, 499),
+            (Code::Unknown, 500),
+            (Code::InvalidArgument, 400),
+            (Code::DeadlineExceeded, 504),
+            (Code::NotFound, 404),
+            (Code::AlreadyExists, 409),
+            (Code::PermissionDenied, 403),
+            (Code::ResourceExhausted, 429),
+            (Code::FailedPrecondition, 400),
+            (Code::Aborted, 409),
+            (Code::OutOfRange, 400),
+            (Code::Unimplemented, 501),
+            (Code::Internal, 500),
+            (Code::Unavailable, 503),
+            (Code::DataLoss, 500),
+            (Code::Unauthenticated, 401),
+        ];
+        for (code, status) in expected {
+            assert_eq!(http_status(code).as_u16(), status, "{code:?}");
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The gateway assembled from configuration: descriptors read, rules parsed,
+//! router and upstream channels built, OpenAPI document rendered. All of it
+//! happens here, once; a request only reads this structure (no locks).
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use prost_reflect::DescriptorPool;
+use tonic::transport::Channel;
+
+use crate::{
+    binding::{self, Binding, RuleError},
+    codec::DynamicCodec,
+    config::GatewayConfig,
+    cors::Cors,
+    descriptors::{self, DescriptorError},
+    json::Json,
+    openapi,
+    router::Router,
+    upstream::{UpstreamError, Upstreams},
+};
+
+/// Paths the edge answers itself; a binding on one of them is shadowed.
+pub const EDGE_PATHS: [&str; 5] = ["/healthz", "/readyz", "/openapi.json", "/docs", "/docs/"];
+
+/// Why the gateway cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Descriptors(#[from] DescriptorError),
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error(
+        "{method} {template} of {rpc} conflicts with {method} {other_template} of {other_rpc}: \
+         no request could tell them apart"
+    )]
+    Conflict {
+        method: String,
+        template: String,
+        rpc: String,
+        other_template: String,
+        other_rpc: String,
+    },
+    #[error("the descriptor set has no google.api.http rules: nothing to serve")]
+    NoBindings,
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("{0}")]
+    Cors(String),
+    #[error("cannot render the OpenAPI document: {0}")]
+    OpenApi(#[from] serde_json::Error),
+}
+
+/// One binding, ready to serve.
+pub(crate) struct Route {
+    pub binding: Binding,
+    pub channel: Channel,
+    pub codec: DynamicCodec,
+    /// `GET /v1/items/{item_id}`, for spans and logs.
+    pub label: String,
+}
+
+pub(crate) struct Limits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub upstream_timeout: Duration,
+    pub readiness_timeout: Duration,
+}
+
+/// A binding as listed for operators and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub method: String,
+    pub template: String,
+    /// `package.Service/Method`.
+    pub rpc: String,
+    /// The upstream address its calls go to.
+    pub upstream: String,
+}
+
+pub struct Gateway {
+    pub(crate) routes: Vec<Route>,
+    pub(crate) router: Router,
+    pub(crate) json: Arc<Json>,
+    pub(crate) cors: Cors,
+    pub(crate) upstreams: Upstreams,
+    pub(crate) openapi: Bytes,
+    pub(crate) limits: Limits,
+    pub(crate) shutdown_grace: Duration,
+    pool: DescriptorPool,
+}
+
+impl Gateway {
+    /// Builds everything the gateway needs from `config`; every problem with
+    /// the descriptors, rules, routes or options is reported here. Call it
+    /// inside a Tokio runtime: the (lazy) upstream channels spawn workers.
+    pub fn build(config: &GatewayConfig) -> Result<Self, StartupError> {
+        let pool = descriptors::load(config.descriptor_set.as_deref())?;
+        let bindings = binding::read_bindings(&pool)?;
+        if bindings.is_empty() {
+            return Err(StartupError::NoBindings);
+        }
+
+        let mut router = Router::default();
+        for (index, binding) in bindings.iter().enumerate() {
+            if let Err(conflict) =
+                router.insert(&binding.template, binding.http_method.clone(), index)
+            {
+                let other = &bindings[conflict.existing];
+                return Err(StartupError::Conflict {
+                    method: binding.http_method.to_string(),
+                    template: binding.template.to_string(),
+                    rpc: binding.rpc.full_name().to_owned(),
+                    other_template: other.template.to_string(),
+                    other_rpc: other.rpc.full_name().to_owned(),
+                });
+            }
+            let raw = binding.template.to_string();
+            if EDGE_PATHS.contains(&raw.as_str()) {
+                tracing::warn!(
+                    rpc = binding.rpc.full_name(),
+                    path = raw,
+                    "binding shadowed by the gateway's own endpoint"
+                );
+            }
+        }
+
+        let mut services: Vec<String> = Vec::new();
+        for binding in &bindings {
+            let service = binding.rpc.parent_service().full_name().to_owned();
+            if !services.contains(&service) {
+                services.push(service);
+            }
+        }
+        let upstreams = Upstreams::resolve(config, &services, config.descriptor_set.is_none())?;
+        let json = Arc::new(Json::new(&config.json, &pool));
+        let cors = Cors::new(&config.cors).map_err(StartupError::Cors)?;
+        let openapi = Bytes::from(openapi::render(&bindings, &json)?);
+
+        let mut routes = Vec::with_capacity(bindings.len());
+        for binding in bindings {
+            let service = binding.rpc.parent_service().full_name().to_owned();
+            let channel = upstreams
+                .index_of(&service)
+                .and_then(|i| upstreams.channel(i))
+                .cloned()
+                .ok_or_else(|| StartupError::Upstream(UpstreamError::Missing(service)))?;
+            routes.push(Route {
+                label: format!("{} {}", binding.http_method, binding.template),
+                codec: DynamicCodec::new(binding.output()),
+                channel,
+                binding,
+            });
+        }
+
+        Ok(Self {
+            routes,
+            router,
+            json,
+            cors,
+            upstreams,
+            openapi,
+            limits: Limits {
+                max_body_bytes: config.max_body_bytes,
+                request_timeout: config.request_timeout,
+                upstream_timeout: config.upstream_timeout,
+                readiness_timeout: config.readiness_timeout,
+            },
+            shutdown_grace: config.shutdown_grace,
+            pool,
+        })
+    }
+
+    /// Every binding, in descriptor order.
+    pub fn routes(&self) -> Vec<RouteInfo> {
+        let table = self.upstreams.table();
+        self.routes
+            .iter()
+            .map(|route| {
+                let rpc = &route.binding.rpc;
+                let service = rpc.parent_service().full_name().to_owned();
+                RouteInfo {
+                    method: route.binding.http_method.to_string(),
+                    template: route.binding.template.to_string(),
+                    rpc: format!("{service}/{}", rpc.name()),
+                    upstream: table
+                        .get(service.as_str())
+                        .copied()
+                        .unwrap_or_default()
+                        .to_owned(),
+                }
+            })
+            .collect()
+    }
+
+    /// The OpenAPI 3 document served at `/openapi.json`.
+    pub fn openapi_json(&self) -> &[u8] {
+        &self.openapi
+    }
+
+    /// The descriptors being served (with `google.rpc` added).
+    pub fn pool(&self) -> &DescriptorPool {
+        &self.pool
+    }
+}

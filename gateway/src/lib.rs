@@ -1,0 +1,65 @@
+//! Bazaar's REST edge: a grpc-gateway-style REST/JSON → gRPC transcoder,
+//! driven at run time by a protobuf descriptor set, so it fronts any gRPC
+//! service whose methods carry `google.api.http` rules.
+//!
+//! [`run`] serves on a bound listener until the shutdown future completes;
+//! `main` and the tests start exactly the same thing. [`Gateway::build`]
+//! alone does every start-up check (descriptors, rules, routes, upstreams).
+
+pub mod binding;
+pub mod body;
+pub mod cli;
+pub mod codec;
+pub mod config;
+pub mod cors;
+pub mod descriptors;
+pub mod errors;
+pub mod fields;
+pub mod gateway;
+mod handler;
+pub mod json;
+pub mod metadata;
+pub mod openapi;
+pub mod request;
+pub mod router;
+mod server;
+pub mod template;
+pub mod upstream;
+
+use std::{future::Future, sync::Arc};
+
+use tokio::net::TcpListener;
+
+pub use crate::{
+    config::{Config, GatewayConfig},
+    gateway::{Gateway, RouteInfo, StartupError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("the server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Serves the gateway described by `config` on `listener` until `shutdown`
+/// completes, then drains in-flight requests.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    let gateway = Arc::new(Gateway::build(&config.gateway)?);
+    for route in gateway.routes() {
+        tracing::debug!(
+            method = route.method,
+            template = route.template,
+            rpc = route.rpc,
+            upstream = route.upstream,
+            "route"
+        );
+    }
+    server::serve(gateway, listener, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! Headers ↔ gRPC metadata, as grpc-gateway maps them.
+//!
+//! Upstream: `Authorization`, every `Grpc-Metadata-<key>` as `<key>`, the
+//! request id, the W3C trace context (the gateway's own span as parent when
+//! telemetry is on, else the caller's headers verbatim), and
+//! `X-Forwarded-For`/`X-Forwarded-Host`. Back: every response header or
+//! trailer as `Grpc-Metadata-<key>`, except the transport's own.
+
+use std::net::SocketAddr;
+
+use http::{HeaderMap, HeaderName, HeaderValue, header};
+use tonic::metadata::MetadataMap;
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const PREFIX: &str = "grpc-metadata-";
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Keys that belong to HTTP/2 or gRPC framing: never forwarded either way.
+fn is_transport(key: &str) -> bool {
+    key.starts_with("grpc-")
+        || key.starts_with(':')
+        || matches!(
+            key,
+            "content-type"
+                | "content-length"
+                | "te"
+                | "trailer"
+                | "transfer-encoding"
+                | "connection"
+                | "keep-alive"
+                | "upgrade"
+                | "host"
+                | "date"
+                | "user-agent"
+        )
+}
+
+/// The metadata of the upstream call.
+pub fn outgoing(
+    headers: &HeaderMap,
+    request_id: &HeaderValue,
+    remote: Option<SocketAddr>,
+) -> MetadataMap {
+    let mut out = HeaderMap::with_capacity(8);
+    for (name, value) in headers {
+        let key = name.as_str();
+        if key == "authorization" {
+            out.append(header::AUTHORIZATION, value.clone());
+        } else if let Some(stripped) = key.strip_prefix(PREFIX)
+            && !is_transport(stripped)
+            && let Ok(stripped) = HeaderName::from_bytes(stripped.as_bytes())
+        {
+            out.append(stripped, value.clone());
+        }
+    }
+    out.insert(X_REQUEST_ID, request_id.clone());
+
+    bazaar_runtime::telemetry::inject_current_context(&mut out);
+    if !out.contains_key(TRACEPARENT) {
+        // Telemetry is off: pass the caller's context through untouched.
+        for name in [TRACEPARENT, TRACESTATE] {
+            if let Some(value) = headers.get(&name) {
+                out.insert(name, value.clone());
+            }
+        }
+    }
+
+    if let Some(remote) = remote {
+        let ip = remote.ip().to_string();
+        let forwarded = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(earlier) => format!("{earlier}, {ip}"),
+            None => ip,
+        };
+        if let Ok(value) = HeaderValue::from_str(&forwarded) {
+            out.insert(X_FORWARDED_FOR, value);
+        }
+    }
+    if let Some(host) = headers.get(header::HOST) {
+        out.insert(X_FORWARDED_HOST, host.clone());
+    }
+    MetadataMap::from_headers(out)
+}
+
+/// Adds `metadata` (response headers and trailers) as `Grpc-Metadata-*`.
+pub fn to_response_headers(metadata: &MetadataMap, out: &mut HeaderMap) {
+    for (name, value) in metadata.as_ref() {
+        let key = name.as_str();
+        if is_transport(key) {
+            continue;
+        }
+        let mut prefixed = String::with_capacity(PREFIX.len() + key.len());
+        prefixed.push_str(PREFIX);
+        prefixed.push_str(key);
+        if let Ok(name) = HeaderName::from_bytes(prefixed.as_bytes()) {
+            out.append(name, value.clone());
+        }
+    }
+}
+
+/// The caller's request id when it is sane, else a fresh UUID.
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get(X_REQUEST_ID)
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok())
+        .cloned()
+        .unwrap_or_else(|| {
+            let mut buffer = uuid::Uuid::encode_buffer();
+            let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+            HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("unknown"))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwards_authorization_and_prefixed_metadata_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("Bearer t"));
+        headers.insert("grpc-metadata-tenant", HeaderValue::from_static("acme"));
+        headers.insert("grpc-metadata-content-type", HeaderValue::from_static("x"));
+        headers.insert("cookie", HeaderValue::from_static("secret"));
+        headers.insert("host", HeaderValue::from_static("edge:8080"));
+        let id = HeaderValue::from_static("req-1");
+        let md = outgoing(&headers, &id, Some(SocketAddr::from(([10, 0, 0, 1], 5))));
+        let md = md.into_headers();
+        assert_eq!(md.get("authorization").unwrap(), "Bearer t");
+        assert_eq!(md.get("tenant").unwrap(), "acme");
+        assert_eq!(md.get("x-request-id").unwrap(), "req-1");
+        assert_eq!(md.get("x-forwarded-for").unwrap(), "10.0.0.1");
+        assert_eq!(md.get("x-forwarded-host").unwrap(), "edge:8080");
+        assert!(md.get("cookie").is_none());
+        assert!(md.get("content-type").is_none());
+    }
+
+    #[test]
+    fn request_ids_are_kept_or_generated() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(request_id(&headers).len(), 36);
+        headers.insert("x-request-id", HeaderValue::from_static("abc"));
+        assert_eq!(request_id(&headers), "abc");
+    }
+}

@@ -1,0 +1,225 @@
+//! gRPC statuses become HTTP statuses exactly as in grpc-gateway, with
+//! `{"code", "message", "details"}` bodies; the edge's own errors look the
+//! same.
+
+use http::{Method, StatusCode};
+use serde_json::json;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::{
+    support::{shapes, shapes_with, spawn_with},
+    upstreams::{SHAPES_SET, bind},
+};
+
+#[tokio::test]
+async fn every_status_code_maps_like_grpc_gateway() {
+    let (_up, gw) = shapes().await;
+    let expected = [
+        (1, 499),  // CANCELLED
+        (2, 500),  // UNKNOWN
+        (3, 400),  // INVALID_ARGUMENT
+        (4, 504),  // DEADLINE_EXCEEDED
+        (5, 404),  // NOT_FOUND
+        (6, 409),  // ALREADY_EXISTS
+        (7, 403),  // PERMISSION_DENIED
+        (8, 429),  // RESOURCE_EXHAUSTED
+        (9, 400),  // FAILED_PRECONDITION
+        (10, 409), // ABORTED
+        (11, 400), // OUT_OF_RANGE
+        (12, 501), // UNIMPLEMENTED
+        (13, 500), // INTERNAL
+        (14, 503), // UNAVAILABLE
+        (15, 500), // DATA_LOSS
+        (16, 401), // UNAUTHENTICATED
+    ];
+    for (code, http) in expected {
+        let answer = gw
+            .get(&format!("/v1/fail/{code}?message=boom%20{code}"))
+            .await;
+        assert_eq!(
+            answer.status.as_u16(),
+            http,
+            "code {code}: {}",
+            answer.text()
+        );
+        assert_eq!(answer.header("content-type"), Some("application/json"));
+        assert_eq!(
+            answer.json(),
+            json!({"code": code, "message": format!("boom {code}"), "details": []}),
+            "code {code}"
+        );
+        // The status's metadata comes back as headers.
+        assert_eq!(answer.header("grpc-metadata-x-failure"), Some("on-purpose"));
+    }
+}
+
+#[tokio::test]
+async fn error_details_render_as_json() {
+    let (_up, gw) = shapes().await;
+    let answer = gw
+        .get("/v1/fail/3?with_details=true&message=bad%20item")
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    let body = answer.json();
+    assert_eq!(body["code"], 3);
+    assert_eq!(body["message"], "bad item");
+    let details = body["details"].as_array().expect("details");
+    let bad_request = details
+        .iter()
+        .find(|d| d["@type"] == "type.googleapis.com/google.rpc.BadRequest")
+        .expect("a BadRequest detail");
+    let violations = bad_request["field_violations"]
+        .as_array()
+        .expect("violations");
+    assert_eq!(violations.len(), 2);
+    assert_eq!(violations[0]["field"], "item.title");
+    assert_eq!(violations[0]["description"], "must not be empty");
+    assert_eq!(violations[1]["field"], "item.quantity");
+    let info = details
+        .iter()
+        .find(|d| d["@type"] == "type.googleapis.com/google.rpc.ErrorInfo")
+        .expect("an ErrorInfo detail");
+    assert_eq!(info["reason"], "OUT_OF_STOCK");
+    assert_eq!(info["domain"], "shapes.test");
+    assert_eq!(info["metadata"], json!({"sku": "A-1"}));
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let (_up, gw) = shapes().await;
+    for body in [
+        &b"{\"title\": "[..],
+        b"not json",
+        b"{\"title\": \"x\"} trailing",
+        b"[1, 2]",
+    ] {
+        let answer = gw
+            .send(
+                Method::POST,
+                "/v1/items",
+                &[("content-type", "application/json")],
+                Some(body.to_vec()),
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        let error = answer.json();
+        assert_eq!(error["code"], 3);
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("invalid JSON body"),
+            "{error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_and_mistyped_json_fields_are_400() {
+    let (_up, gw) = shapes().await;
+    let answer = gw
+        .send_json(Method::POST, "/v1/items", json!({"title": "x", "nope": 1}))
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.json()["message"].as_str().unwrap().contains("nope"));
+    let answer = gw
+        .send_json(Method::POST, "/v1/items", json!({"quantity": "lots"}))
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.json()["code"], 3);
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let (_up, gw) = shapes_with(|c| c.max_body_bytes = 1024).await;
+    let title = "x".repeat(2048);
+    let answer = gw
+        .send_json(Method::POST, "/v1/items", json!({"title": title}))
+        .await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.json()["code"], 8);
+    // Just under the limit is fine.
+    let answer = gw
+        .send_json(Method::POST, "/v1/items", json!({"title": "x".repeat(900)}))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn oversized_chunked_body_is_413() {
+    let (_up, gw) = shapes_with(|c| c.max_body_bytes = 1024).await;
+    // No Content-Length: the limit applies while reading.
+    let mut stream = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .expect("connect");
+    let chunk = "y".repeat(700);
+    let request = format!(
+        "POST /v1/items HTTP/1.1\r\nhost: test\r\ntransfer-encoding: chunked\r\n\
+         content-type: application/json\r\n\r\n{len:x}\r\n{chunk}\r\n{len:x}\r\n{chunk}\r\n0\r\n\r\n",
+        len = chunk.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = vec![0; 1024];
+    let n = stream.read(&mut answer).await.expect("read");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
+#[tokio::test]
+async fn unknown_path_is_404() {
+    let (_up, gw) = shapes().await;
+    let answer = gw.get("/v1/nothing/here").await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        answer.json(),
+        json!({"code": 5, "message": "Not Found", "details": []})
+    );
+}
+
+#[tokio::test]
+async fn wrong_method_is_405_with_allow() {
+    let (_up, gw) = shapes().await;
+    let answer = gw.send(Method::PUT, "/v1/items/1", &[], None).await;
+    assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(answer.header("allow"), Some("GET, PATCH, DELETE"));
+    assert_eq!(
+        answer.json(),
+        json!({"code": 12, "message": "Method Not Allowed", "details": []})
+    );
+}
+
+#[tokio::test]
+async fn unreachable_upstream_is_503() {
+    // A port nothing listens on any more.
+    let listener = bind().await;
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let gw = spawn_with(SHAPES_SET, |c| c.upstream = Some(url)).await;
+    let answer = gw.get("/v1/items/1").await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.text()
+    );
+    assert_eq!(answer.json()["code"], 14);
+}
+
+#[tokio::test]
+async fn invalid_grpc_timeout_header_is_400() {
+    let (_up, gw) = shapes().await;
+    let answer = gw
+        .send(
+            Method::GET,
+            "/v1/items/1",
+            &[("grpc-timeout", "soon")],
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+}

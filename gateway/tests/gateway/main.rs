@@ -1,0 +1,13 @@
+//! The gateway against real gRPC servers on port 0, driven over real HTTP.
+
+mod edge;
+mod errors;
+mod foreign;
+mod headers;
+mod mapping;
+mod openapi;
+mod startup;
+mod streaming;
+mod support;
+mod templates;
+mod upstreams;

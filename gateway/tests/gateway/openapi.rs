@@ -1,0 +1,250 @@
+//! `/openapi.json` is valid OpenAPI 3 and has an operation per binding, with
+//! parameters, schemas and descriptions from the descriptors.
+
+use std::{path::PathBuf, process::Command};
+
+use bazaar_gateway::{Gateway, GatewayConfig, RouteInfo};
+use serde_json::Value;
+
+use crate::{
+    support::{config, descriptor_file, shapes},
+    upstreams::{LIBRARY_SET, SHAPES_SET},
+};
+
+/// Runs `gateway/scripts/validate-openapi.sh` on the document; skips (with a
+/// notice) only when the validator cannot be installed.
+fn validate(spec: &[u8]) {
+    let file = descriptor_file(spec);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/validate-openapi.sh");
+    let output = Command::new(script)
+        .arg(file.path())
+        .output()
+        .expect("run the validator");
+    match output.status.code() {
+        Some(0) => {}
+        Some(3) => eprintln!(
+            "NOTICE: openapi-spec-validator unavailable (PyPI unreachable?); OpenAPI validation skipped: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        _ => panic!(
+            "invalid OpenAPI document:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    }
+}
+
+/// Every operation of the document: (HTTP method, `x-grpc-method`, operation).
+fn operations(spec: &Value) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for (_, item) in spec["paths"].as_object().expect("paths") {
+        for (key, op) in item.as_object().expect("path item") {
+            let method = key
+                .strip_prefix("x-method-")
+                .unwrap_or(key)
+                .to_ascii_uppercase();
+            let rpc = op["x-grpc-method"].as_str().unwrap_or_default().to_owned();
+            out.push((method, rpc, op.clone()));
+        }
+    }
+    out
+}
+
+fn assert_lists_every_route(spec: &Value, routes: &[RouteInfo]) {
+    let operations = operations(spec);
+    assert_eq!(operations.len(), routes.len(), "one operation per binding");
+    for route in routes {
+        assert!(
+            operations
+                .iter()
+                .any(|(m, rpc, _)| *m == route.method && *rpc == route.rpc),
+            "{} {} ({}) missing from the document",
+            route.method,
+            route.template,
+            route.rpc
+        );
+    }
+    let mut ids: Vec<&str> = operations
+        .iter()
+        .map(|(_, _, op)| op["operationId"].as_str().expect("operationId"))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), operations.len(), "operation ids are unique");
+}
+
+fn build(set: &[u8]) -> Gateway {
+    let file = descriptor_file(set);
+    Gateway::build(&GatewayConfig {
+        descriptor_set: Some(PathBuf::from(file.path())),
+        upstream: Some("http://127.0.0.1:1".to_owned()),
+        ..config()
+    })
+    .expect("builds")
+}
+
+fn operation<'a>(spec: &'a Value, path: &str, method: &str) -> &'a Value {
+    let op = &spec["paths"][path][method];
+    assert!(op.is_object(), "no {method} {path} in {}", spec["paths"]);
+    op
+}
+
+fn parameter<'a>(op: &'a Value, name: &str) -> Option<&'a Value> {
+    op["parameters"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == name)
+}
+
+#[tokio::test]
+async fn the_shapes_document_is_valid_and_complete() {
+    let (_up, gw) = shapes().await;
+    let answer = gw.get("/openapi.json").await;
+    validate(&answer.body);
+    let spec = answer.json();
+    assert_eq!(spec["openapi"], "3.0.3");
+    assert_lists_every_route(&spec, &build(SHAPES_SET).routes());
+
+    let get_item = operation(&spec, "/v1/items/{item_id}", "get");
+    assert_eq!(
+        get_item["summary"],
+        "Returns one item; `{item_id}` binds a single segment."
+    );
+    assert_eq!(get_item["tags"][0], "ShapeService");
+    assert_eq!(parameter(get_item, "item_id").unwrap()["in"], "path");
+    assert_eq!(parameter(get_item, "title_prefix").unwrap()["in"], "query");
+    assert!(
+        get_item["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with("gwtest.shapes.v1.Item")
+    );
+    assert!(get_item["responses"]["default"].is_object());
+
+    // A multi-segment variable is one parameter with its pattern.
+    let book = operation(&spec, "/v1/{name}", "get");
+    let name = parameter(book, "name").unwrap();
+    assert_eq!(name["schema"]["pattern"], "^shelves/[^/]+/books/[^/]+$");
+
+    // Query parameters: nested, repeated, enums; never path-bound fields.
+    let echo = operation(&spec, "/v1/echo/{path_value}", "get");
+    assert!(parameter(echo, "inner.deep.note").is_some());
+    assert_eq!(parameter(echo, "tags").unwrap()["schema"]["type"], "array");
+    assert_eq!(
+        parameter(echo, "color").unwrap()["schema"]["enum"][1],
+        "COLOR_RED"
+    );
+    assert_eq!(
+        parameter(echo, "when").unwrap()["schema"]["format"],
+        "date-time"
+    );
+    assert_eq!(
+        parameter(echo, "path_value").unwrap()["in"],
+        "path",
+        "path_value is a path parameter only"
+    );
+    assert!(
+        parameter(echo, "labels").is_none(),
+        "maps have no query form"
+    );
+
+    // Bodies: a field, or everything the path leaves.
+    let patch = operation(&spec, "/v1/items/{item.id}", "patch");
+    let body = &patch["requestBody"]["content"]["application/json"]["schema"];
+    assert!(body.to_string().contains("gwtest.shapes.v1.Item"), "{body}");
+    let put = operation(&spec, "/v1/echo/{path_value}/all", "put");
+    let body = &put["requestBody"]["content"]["application/json"]["schema"];
+    assert!(body["properties"].get("path_value").is_none(), "{body}");
+    assert!(body["properties"].get("text").is_some(), "{body}");
+
+    // Streams are NDJSON; custom methods sit under an extension key.
+    let count = operation(&spec, "/v1/count/{count}", "get");
+    assert!(count["responses"]["200"]["content"]["application/x-ndjson"].is_object());
+    operation(&spec, "/v1/cache/{key}", "x-method-purge");
+    operation(&spec, "/v1/items/{item_id}:archive", "post");
+
+    let item = &spec["components"]["schemas"]["gwtest.shapes.v1.Item"];
+    assert_eq!(item["properties"]["create_time"]["format"], "date-time");
+    assert_eq!(item["properties"]["quantity"]["type"], "string");
+    let status = &spec["components"]["schemas"]["google.rpc.Status"];
+    assert_eq!(status["properties"]["code"]["type"], "integer");
+}
+
+#[tokio::test]
+async fn the_foreign_document_is_valid_and_complete() {
+    let gateway = build(LIBRARY_SET);
+    validate(gateway.openapi_json());
+    let spec: Value = serde_json::from_slice(gateway.openapi_json()).expect("JSON");
+    assert_lists_every_route(&spec, &gateway.routes());
+    assert_eq!(spec["info"]["title"], "acme.library.v1");
+    let lend = operation(&spec, "/v1/{name}:lend", "post");
+    assert_eq!(lend["summary"], "Lends a book.");
+    assert_eq!(spec["tags"][0]["description"], "Shelves of books.");
+}
+
+/// The embedded Bazaar contracts: every annotated RPC is routed (to its
+/// service's default port) and documented; internal RPCs are not exposed.
+#[tokio::test]
+async fn bazaar_contracts_are_routed_and_documented() {
+    let gateway = Gateway::build(&config()).expect("Bazaar's contracts build");
+    let routes = gateway.routes();
+
+    let pool = gateway.pool();
+    let http = pool
+        .get_extension_by_name("google.api.http")
+        .expect("google.api.http");
+    let annotated: Vec<String> = pool
+        .services()
+        .flat_map(|s| s.methods().collect::<Vec<_>>())
+        .filter(|m| m.options().has_extension(&http))
+        .map(|m| format!("{}/{}", m.parent_service().full_name(), m.name()))
+        .collect();
+    assert_eq!(annotated.len(), 18, "{annotated:?}");
+    for rpc in &annotated {
+        assert!(routes.iter().any(|r| r.rpc == *rpc), "{rpc} is not routed");
+    }
+    for internal in [
+        "bazaar.product.v1.ProductService/ReserveStock",
+        "bazaar.payment.v1.PaymentService/Charge",
+    ] {
+        assert!(
+            !routes.iter().any(|r| r.rpc == internal),
+            "{internal} is exposed"
+        );
+    }
+    let upstream_of = |rpc: &str| {
+        routes
+            .iter()
+            .find(|r| r.rpc == rpc)
+            .map(|r| r.upstream.clone())
+    };
+    assert_eq!(
+        upstream_of("bazaar.user.v1.UserService/Login").as_deref(),
+        Some("http://127.0.0.1:50051")
+    );
+    assert_eq!(
+        upstream_of("bazaar.product.v1.ProductService/GetProduct").as_deref(),
+        Some("http://127.0.0.1:50052")
+    );
+    assert_eq!(
+        upstream_of("bazaar.order.v1.OrderService/WatchOrder").as_deref(),
+        Some("http://127.0.0.1:50053")
+    );
+    assert_eq!(
+        upstream_of("bazaar.payment.v1.PaymentService/GetPayment").as_deref(),
+        Some("http://127.0.0.1:50054")
+    );
+
+    validate(gateway.openapi_json());
+    let spec: Value = serde_json::from_slice(gateway.openapi_json()).expect("JSON");
+    assert_lists_every_route(&spec, &routes);
+    let get_product = operation(&spec, "/v1/products/{product_id}", "get");
+    assert_eq!(get_product["summary"], "Returns one product.");
+    let cancel = operation(&spec, "/v1/orders/{order_id}:cancel", "post");
+    assert!(
+        cancel["description"]
+            .as_str()
+            .unwrap()
+            .contains("FAILED_PRECONDITION")
+    );
+}
