@@ -1,5 +1,6 @@
 //! The gateway against real gRPC servers on port 0, driven over real HTTP.
 
+mod bazaar;
 mod edge;
 mod errors;
 mod foreign;
