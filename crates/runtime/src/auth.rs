@@ -79,7 +79,8 @@ impl Principal {
 pub fn principal<T>(request: &tonic::Request<T>) -> Result<&Principal, ServiceError> {
     request
         .extensions()
-        .get::<Principal>()
+        .get::<Arc<Principal>>()
+        .map(AsRef::as_ref)
         .ok_or_else(|| ServiceError::Unauthenticated("a bearer token is required".into()))
 }
 
@@ -246,10 +247,25 @@ fn unix_now() -> u64 {
 }
 
 /// Checks tokens against the issuer's current public keys.
+///
+/// A client sends the same token with every request of a session, and an
+/// Ed25519 check costs tens of microseconds, so verified tokens are
+/// remembered (until they expire, or the keys change) and a repeat costs a
+/// hash lookup.
 pub struct TokenVerifier {
     keys: RwLock<HashMap<String, Arc<DecodingKey>>>,
     validation: Validation,
+    verified: RwLock<HashMap<Box<str>, Verified>>,
 }
+
+/// A token that passed every check, and until when it stays valid.
+struct Verified {
+    principal: Arc<Principal>,
+    valid_until: u64,
+}
+
+/// Verified tokens remembered at most; past it the memory starts afresh.
+const VERIFIED_CAPACITY: usize = 10_000;
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -269,6 +285,7 @@ impl TokenVerifier {
         Self {
             keys: RwLock::new(HashMap::new()),
             validation,
+            verified: RwLock::new(HashMap::new()),
         }
     }
 
@@ -282,6 +299,11 @@ impl TokenVerifier {
         // A poisoned lock only means a writer panicked mid-swap; the map is
         // replaced whole, so it is still consistent.
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+        // A key that is gone must stop vouching for tokens at once.
+        self.verified
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         Ok(())
     }
 
@@ -291,7 +313,17 @@ impl TokenVerifier {
     }
 
     /// Verifies signature, issuer, audience and expiry.
-    pub fn verify(&self, token: &str) -> Result<Principal, ServiceError> {
+    pub fn verify(&self, token: &str) -> Result<Arc<Principal>, ServiceError> {
+        let now = unix_now();
+        if let Some(known) = self
+            .verified
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+            .filter(|known| now <= known.valid_until)
+        {
+            return Ok(Arc::clone(&known.principal));
+        }
         let invalid = || ServiceError::Unauthenticated("invalid access token".into());
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         let key = {
@@ -312,10 +344,22 @@ impl TokenVerifier {
                 _ => invalid(),
             }
         })?;
-        Ok(Principal {
+        let principal = Arc::new(Principal {
             user_id: data.claims.sub,
             roles: data.claims.roles,
-        })
+        });
+        let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(
+            token.into(),
+            Verified {
+                principal: Arc::clone(&principal),
+                valid_until: data.claims.exp.saturating_add(self.validation.leeway),
+            },
+        );
+        Ok(principal)
     }
 }
 
@@ -353,7 +397,7 @@ impl AuthLayer {
         &self,
         path: &str,
         headers: &http::HeaderMap,
-    ) -> Result<Option<Principal>, Status> {
+    ) -> Result<Option<Arc<Principal>>, Status> {
         let public = self.public_methods.iter().any(|p| p == path);
         let token = match bearer_token(headers) {
             Ok(token) => token,

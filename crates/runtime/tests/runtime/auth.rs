@@ -205,3 +205,21 @@ fn a_stored_key_signs_tokens_the_published_key_verifies() {
     assert!(principal.is_admin());
     assert!(TokenSigner::from_seed_base64("too-short", &config).is_err());
 }
+
+#[test]
+fn a_remembered_token_stops_working_when_its_key_is_withdrawn() {
+    let config = AuthConfig::default();
+    let old = TokenSigner::generate(&config).unwrap();
+    let new = TokenSigner::generate(&config).unwrap();
+    let verifier = TokenVerifier::new(&config);
+    verifier.set_keys([old.jwk()]).unwrap();
+    let (token, _) = old
+        .issue("user-1", &[Role::Customer], Duration::from_secs(60))
+        .unwrap();
+    // Verified twice: the second answer comes from memory.
+    assert_eq!(verifier.verify(&token).unwrap().user_id, "user-1");
+    assert_eq!(verifier.verify(&token).unwrap().user_id, "user-1");
+
+    verifier.set_keys([new.jwk()]).unwrap();
+    assert!(verifier.verify(&token).is_err(), "the old key no longer vouches");
+}
