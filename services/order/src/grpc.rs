@@ -226,12 +226,7 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
                     };
                     self.saga
                         .store()
-                        .transition(
-                            &order.id,
-                            SagaState::Confirmed,
-                            SagaState::Cancelling,
-                            change,
-                        )
+                        .transition(&order, SagaState::Cancelling, change)
                         .await?
                         .ok_or_else(|| {
                             ServiceError::Aborted("the order changed meanwhile; retry".into())
@@ -291,12 +286,7 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
                 let shipped = self
                     .saga
                     .store()
-                    .transition(
-                        &order.id,
-                        SagaState::Confirmed,
-                        SagaState::Shipped,
-                        Change::default(),
-                    )
+                    .transition(&order, SagaState::Shipped, Change::default())
                     .await?
                     .ok_or_else(|| {
                         ServiceError::Aborted("the order changed meanwhile; retry".into())

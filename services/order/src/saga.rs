@@ -116,12 +116,10 @@ impl<S: OrderStore> Saga<S> {
             .await;
         loop {
             let step = match order.state {
-                SagaState::Reserving => self.reserve(&order, &mut error).await?,
-                SagaState::Reserved => match card {
-                    Some(_) => {
-                        self.go(&order, SagaState::Charging, Change::default())
-                            .await?
-                    }
+                SagaState::Reserving => match card {
+                    Some(_) => self.reserve(&order, &mut error).await?,
+                    // Without the card there is no paying: hand back whatever
+                    // the interrupted request may have reserved.
                     None => {
                         self.fail(&order, "checkout was interrupted before payment")
                             .await?
@@ -155,11 +153,7 @@ impl<S: OrderStore> Saga<S> {
         self.hooks
             .halt_if(self.hooks.halt_before_leaving, order.state, &order.id)
             .await;
-        match self
-            .store
-            .transition(&order.id, order.state, to, change)
-            .await?
-        {
+        match self.store.transition(order, to, change).await? {
             Some(moved) => {
                 tracing::info!(order_id = %moved.id, from = order.state.as_str(), to = to.as_str(), "order moved");
                 self.events.publish(&moved);
@@ -241,7 +235,7 @@ impl<S: OrderStore> Saga<S> {
                     priced: Some(priced),
                     ..Change::default()
                 };
-                self.go(order, SagaState::Reserved, change).await
+                self.go(order, SagaState::Charging, change).await
             }
             Err(reason) => self.fail(order, &reason).await,
         }

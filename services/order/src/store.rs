@@ -46,12 +46,11 @@ pub trait OrderStore: Send + Sync + 'static {
 
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Order>, ServiceError>> + Send;
 
-    /// Moves an order from `from` to `to` if it is still in `from`; `None`
-    /// when something else moved it first.
+    /// Moves `order` from its state to `to` if it is still in it, and returns
+    /// it as moved; `None` when something else moved it first.
     fn transition(
         &self,
-        id: &str,
-        from: SagaState,
+        order: &Order,
         to: SagaState,
         change: Change,
     ) -> impl Future<Output = Result<Option<Order>, ServiceError>> + Send;

@@ -37,9 +37,7 @@ impl Default for OrderId {
 pub enum SagaState {
     /// Asking product to reserve the stock.
     Reserving,
-    /// Stock held, prices known; the card is next.
-    Reserved,
-    /// Asking payment to charge the card.
+    /// Stock held and prices known; asking payment to charge the card.
     Charging,
     /// Paid; asking product to commit the reservation.
     Committing,
@@ -59,7 +57,6 @@ impl SagaState {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Reserving => "reserving",
-            Self::Reserved => "reserved",
             Self::Charging => "charging",
             Self::Committing => "committing",
             Self::Confirmed => "confirmed",
@@ -76,9 +73,8 @@ impl SagaState {
         Self::ALL.into_iter().find(|s| s.as_str() == raw)
     }
 
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 10] = [
         Self::Reserving,
-        Self::Reserved,
         Self::Charging,
         Self::Committing,
         Self::Confirmed,
@@ -92,9 +88,8 @@ impl SagaState {
 
     /// States a saga passes through on its way somewhere else: a request or
     /// the recovery worker must drive them on.
-    pub const IN_FLIGHT: [Self; 7] = [
+    pub const IN_FLIGHT: [Self; 6] = [
         Self::Reserving,
-        Self::Reserved,
         Self::Charging,
         Self::Committing,
         Self::Releasing,
@@ -115,7 +110,6 @@ impl SagaState {
     pub fn status(self) -> pb::OrderStatus {
         match self {
             Self::Reserving
-            | Self::Reserved
             | Self::Charging
             | Self::Committing
             | Self::Releasing

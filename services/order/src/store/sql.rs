@@ -5,7 +5,7 @@ use bazaar_runtime::{
     db::{Database, Migrations, now_micros},
     status::ServiceError,
 };
-use sqlx::{Any, AnyConnection, Row, Transaction, any::AnyRow, migrate::Migrator};
+use sqlx::{AnyConnection, Row, any::AnyRow, migrate::Migrator};
 
 use super::{Change, Created, NewOrder, OrderStore};
 use crate::domain::{LineItem, Order, PageToken, SagaState};
@@ -109,46 +109,25 @@ async fn order_in(conn: &mut AnyConnection, id: &str) -> Result<Option<Order>, S
     }
 }
 
-async fn apply_change(
-    tx: &mut Transaction<'static, Any>,
-    id: &str,
-    change: &Change,
-) -> Result<(), ServiceError> {
-    if let Some(reason) = &change.failure_reason {
-        sqlx::query("UPDATE orders SET failure_reason = $1 WHERE id = $2")
-            .bind(reason)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+/// `order` as it is after moving to `to` with `change`.
+fn moved(order: &Order, to: SagaState, change: Change, now: i64) -> Order {
+    let mut moved = order.clone();
+    moved.state = to;
+    moved.updated_at = now;
+    if let Some(reason) = change.failure_reason {
+        moved.failure_reason = reason;
     }
-    if let Some(payment_id) = &change.payment_id {
-        sqlx::query("UPDATE orders SET payment_id = $1 WHERE id = $2")
-            .bind(payment_id)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+    if let Some(payment_id) = change.payment_id {
+        moved.payment_id = payment_id;
     }
-    if let Some((lines, total)) = &change.priced {
-        sqlx::query("UPDATE orders SET currency_code = $1, total_minor = $2 WHERE id = $3")
-            .bind(total.currency().code())
-            .bind(total.minor())
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        for (position, (name, price)) in lines.iter().enumerate() {
-            sqlx::query(
-                "UPDATE order_items SET product_name = $1, unit_price_minor = $2 \
-                 WHERE order_id = $3 AND position = $4",
-            )
-            .bind(name)
-            .bind(price.minor())
-            .bind(id)
-            .bind(i32::try_from(position).map_err(ServiceError::internal)?)
-            .execute(&mut **tx)
-            .await?;
+    if let Some((lines, total)) = change.priced {
+        for (item, (name, price)) in moved.items.iter_mut().zip(lines) {
+            item.product_name = name;
+            item.unit_price = Some(price);
         }
+        moved.total = Some(total);
     }
-    Ok(())
+    moved
 }
 
 impl OrderStore for SqlOrderStore {
@@ -171,34 +150,54 @@ impl OrderStore for SqlOrderStore {
         .await?
         .rows_affected()
             == 1;
-        if inserted {
-            for (position, (product_id, quantity)) in order.items.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO order_items (order_id, position, product_id, quantity) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&order.id)
-                .bind(i32::try_from(position).map_err(ServiceError::internal)?)
-                .bind(product_id)
-                .bind(i32::try_from(*quantity).map_err(ServiceError::internal)?)
-                .execute(&mut *tx)
-                .await?;
-            }
+        if !inserted {
+            // The key was used before: that order is the answer.
+            let row = sqlx::query(select_orders!(
+                "WHERE customer_id = $1 AND idempotency_key = $2"
+            ))
+            .bind(order.customer_id)
+            .bind(order.idempotency_key)
+            .fetch_one(&mut *tx)
+            .await?;
+            let existing = with_items(&mut tx, order_from_row(&row)?).await?;
+            tx.commit().await?;
+            return Ok(Created::Existing(existing));
         }
-        let row = sqlx::query(select_orders!(
-            "WHERE customer_id = $1 AND idempotency_key = $2"
-        ))
-        .bind(order.customer_id)
-        .bind(order.idempotency_key)
-        .fetch_one(&mut *tx)
-        .await?;
-        let stored = with_items(&mut tx, order_from_row(&row)?).await?;
+        for (position, (product_id, quantity)) in order.items.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO order_items (order_id, position, product_id, quantity) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&order.id)
+            .bind(i32::try_from(position).map_err(ServiceError::internal)?)
+            .bind(product_id)
+            .bind(i32::try_from(*quantity).map_err(ServiceError::internal)?)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        Ok(if inserted {
-            Created::New(stored)
-        } else {
-            Created::Existing(stored)
-        })
+        Ok(Created::New(Order {
+            id: order.id,
+            customer_id: order.customer_id.to_owned(),
+            idempotency_key: order.idempotency_key.to_owned(),
+            fingerprint: order.fingerprint.to_owned(),
+            state: SagaState::Reserving,
+            items: order
+                .items
+                .iter()
+                .map(|(product_id, quantity)| LineItem {
+                    product_id: product_id.clone(),
+                    quantity: *quantity,
+                    product_name: String::new(),
+                    unit_price: None,
+                })
+                .collect(),
+            total: None,
+            failure_reason: String::new(),
+            payment_id: String::new(),
+            created_at: now,
+            updated_at: now,
+        }))
     }
 
     async fn get(&self, id: &str) -> Result<Option<Order>, ServiceError> {
@@ -208,30 +207,55 @@ impl OrderStore for SqlOrderStore {
 
     async fn transition(
         &self,
-        id: &str,
-        from: SagaState,
+        order: &Order,
         to: SagaState,
         change: Change,
     ) -> Result<Option<Order>, ServiceError> {
+        let now = now_micros();
         let mut tx = self.db.begin_write().await?;
-        let moved = sqlx::query(
-            "UPDATE orders SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4",
+        // One conditional statement: only the writer that finds the order
+        // still in its old state moves it.
+        let moved_rows = sqlx::query(
+            "UPDATE orders SET state = $1, updated_at = $2, \
+             failure_reason = COALESCE($3, failure_reason), payment_id = COALESCE($4, payment_id), \
+             currency_code = COALESCE($5, currency_code), total_minor = COALESCE($6, total_minor) \
+             WHERE id = $7 AND state = $8",
         )
         .bind(to.as_str())
-        .bind(now_micros())
-        .bind(id)
-        .bind(from.as_str())
+        .bind(now)
+        .bind(change.failure_reason.as_deref())
+        .bind(change.payment_id.as_deref())
+        .bind(
+            change
+                .priced
+                .as_ref()
+                .map(|(_, total)| total.currency().code()),
+        )
+        .bind(change.priced.as_ref().map(|(_, total)| total.minor()))
+        .bind(&order.id)
+        .bind(order.state.as_str())
         .execute(&mut *tx)
         .await?
-        .rows_affected()
-            == 1;
-        if !moved {
+        .rows_affected();
+        if moved_rows == 0 {
             return Ok(None);
         }
-        apply_change(&mut tx, id, &change).await?;
-        let order = order_in(&mut tx, id).await?;
+        if let Some((lines, _)) = &change.priced {
+            for (position, (name, price)) in lines.iter().enumerate() {
+                sqlx::query(
+                    "UPDATE order_items SET product_name = $1, unit_price_minor = $2 \
+                     WHERE order_id = $3 AND position = $4",
+                )
+                .bind(name)
+                .bind(price.minor())
+                .bind(&order.id)
+                .bind(i32::try_from(position).map_err(ServiceError::internal)?)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         tx.commit().await?;
-        Ok(order)
+        Ok(Some(moved(order, to, change, now)))
     }
 
     async fn claim_stranded(
@@ -242,7 +266,7 @@ impl OrderStore for SqlOrderStore {
     ) -> Result<Vec<Order>, ServiceError> {
         let candidates: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM orders WHERE lease_until < $1 AND state IN \
-             ('reserving', 'reserved', 'charging', 'committing', 'releasing', 'refunding', 'cancelling') \
+             ('reserving', 'charging', 'committing', 'releasing', 'refunding', 'cancelling') \
              ORDER BY lease_until LIMIT $2",
         )
         .bind(now)

@@ -32,11 +32,10 @@ fn crash_points() -> Vec<(&'static str, Hooks, bool)> {
             false,
         ),
         (
-            "after recording the reservation",
-            after(SagaState::Reserved),
+            "after recording the reservation, before charging",
+            after(SagaState::Charging),
             false,
         ),
-        ("before charging", after(SagaState::Charging), false),
         (
             "after charging, unrecorded",
             before_leaving(SagaState::Charging),
