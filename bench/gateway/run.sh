@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The gateway benchmark: GET of one resource through the REST gateway versus
+# the same call over gRPC directly, on loopback, against an in-memory upstream
+# (gateway/examples/gateway_bench.rs). Also through grpc-gateway v1 when
+# bench/gateway/grpc-gateway/build.sh has built it.
+#
+#   bench/gateway/run.sh                 # 10 s per measurement
+#   DURATION=5s CONCURRENCY="1 16" bench/gateway/run.sh
+#
+# Bounded: each measurement stops after DURATION (after a WARMUP) or
+# MAX_REQUESTS, whichever comes first. Loopback only.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+here="$root/bench/gateway"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bazaar/target}"
+DURATION="${DURATION:-10s}"
+WARMUP="${WARMUP:-2s}"
+MAX_REQUESTS="${MAX_REQUESTS:-2000000}"
+CONCURRENCY="${CONCURRENCY:-1 32}"
+UPSTREAM=127.0.0.1:18551
+GATEWAY=127.0.0.1:18080
+GRPC_GATEWAY=127.0.0.1:18081
+
+cd "$root"
+cargo build -q --release -p bazaar-gateway --bin bazaar-gateway --example gateway_bench
+bin="$CARGO_TARGET_DIR/release"
+tool="$bin/examples/gateway_bench"
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_for() { # URL
+  for _ in $(seq 100); do
+    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "not ready: $1" >&2
+  return 1
+}
+
+"$tool" descriptor-set --out "$work/library.bin"
+"$tool" upstream --listen "$UPSTREAM" &
+pids+=($!)
+
+gateway_log_filter="${GATEWAY_LOG:-warn}"
+RUST_LOG="$gateway_log_filter" "$bin/bazaar-gateway" --listen "$GATEWAY" \
+  --descriptor-set "$work/library.bin" --upstream "http://$UPSTREAM" >"$work/gateway.log" 2>&1 &
+pids+=($!)
+wait_for "http://$GATEWAY/readyz"
+
+grpc_gateway="$here/grpc-gateway/bin/library-grpc-gateway"
+if [ -x "$grpc_gateway" ]; then
+  "$grpc_gateway" -listen "$GRPC_GATEWAY" -upstream "$UPSTREAM" >"$work/grpc-gateway.log" 2>&1 &
+  pids+=($!)
+  wait_for "http://$GRPC_GATEWAY/v1/shelves/s1/books/b1"
+fi
+
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) cores, $(uname -r); duration $DURATION after $WARMUP warm-up; gateway log filter $gateway_log_filter"
+for c in $CONCURRENCY; do
+  common=(--concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" --max-requests "$MAX_REQUESTS")
+  "$tool" load --mode grpc --target "http://$UPSTREAM" --label "direct gRPC (tonic)" "${common[@]}"
+  "$tool" load --mode http --target "http://$GATEWAY" --label "bazaar-gateway" "${common[@]}"
+  if [ -x "$grpc_gateway" ]; then
+    "$tool" load --mode http --target "http://$GRPC_GATEWAY" --label "grpc-gateway v1.6.4 (Go)" "${common[@]}"
+  fi
+done

@@ -1,0 +1,195 @@
+//! Checkout throughput: PlaceOrder end to end (order → product reserve →
+//! payment charge → product commit), all three services in this process on
+//! loopback, each on its own database. PostgreSQL when `TEST_DATABASE_URL`
+//! (or `BENCH_DATABASE_URL`) names a server, else SQLite. Bounded.
+//!
+//! `TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run --release -p bazaar-bench --bin checkout`
+
+use std::{sync::Arc, time::Duration};
+
+use bazaar_bench::{TABLE_HEADER, closed_loop};
+use bazaar_proto::{
+    common::v1::Money,
+    order::v1::{
+        OrderStatus, PaymentMethod, PlaceOrderRequest, order_service_client::OrderServiceClient,
+        payment_method::Method, place_order_request::LineItem,
+    },
+    payment::v1::Card,
+    product::v1::{CreateProductRequest, Product, product_service_client::ProductServiceClient},
+};
+use bazaar_runtime::{
+    auth::{AuthConfig, Role, TokenSigner},
+    client::ClientConfig,
+    db::Backend,
+    server::ServerConfig,
+    telemetry::{self, TelemetryConfig},
+    testing::{Spawned, TestDatabase},
+};
+use tonic::Request;
+
+const CONCURRENCY: usize = 64;
+const MAX_ORDERS: u64 = 30_000;
+const RUN_TIME: Duration = Duration::from_secs(20);
+const PRODUCTS: usize = 50;
+
+fn authorized<T>(message: T, token: &str) -> anyhow::Result<Request<T>> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(request)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _telemetry = telemetry::init(
+        "bench",
+        &TelemetryConfig {
+            log_filter: "warn".into(),
+            ..TelemetryConfig::default()
+        },
+    )?;
+    if std::env::var("TEST_DATABASE_URL").is_err()
+        && let Ok(url) = std::env::var("BENCH_DATABASE_URL")
+    {
+        // SAFETY: set before any other thread reads the environment.
+        unsafe { std::env::set_var("TEST_DATABASE_URL", url) };
+    }
+    let backend = *bazaar_runtime::testing::backends()
+        .last()
+        .unwrap_or(&Backend::Sqlite);
+    let signer = TokenSigner::generate(&AuthConfig::default())?;
+    let trust = AuthConfig {
+        jwks_url: None,
+        keys: vec![signer.jwk().clone()],
+        ..AuthConfig::default()
+    };
+    let databases = [
+        TestDatabase::create(backend).await,
+        TestDatabase::create(backend).await,
+        TestDatabase::create(backend).await,
+    ];
+    let product = {
+        let config = bazaar_product::config::Config {
+            server: ServerConfig::default(),
+            database: databases[0].config.clone(),
+            auth: trust.clone(),
+            seed_catalog: false,
+            ..Default::default()
+        };
+        Spawned::start(|l, s| bazaar_product::run(config, l, s)).await
+    };
+    let payment = {
+        let config = bazaar_payment::config::Config {
+            server: ServerConfig::default(),
+            database: databases[1].config.clone(),
+            auth: trust.clone(),
+            ..Default::default()
+        };
+        Spawned::start(|l, s| bazaar_payment::run(config, l, s)).await
+    };
+    let order = {
+        let config = bazaar_order::config::Config {
+            server: ServerConfig::default(),
+            database: databases[2].config.clone(),
+            auth: trust.clone(),
+            product: ClientConfig::for_url(product.url()),
+            payment: ClientConfig::for_url(payment.url()),
+            ..Default::default()
+        };
+        Spawned::start(|l, s| bazaar_order::run(config, l, s)).await
+    };
+
+    let (admin, _) = signer.issue("admin", &[Role::Admin], Duration::from_secs(3600))?;
+    let mut catalog = ProductServiceClient::new(product.channel().await);
+    let mut ids = Vec::new();
+    for i in 0..PRODUCTS {
+        let created = catalog
+            .create_product(authorized(
+                CreateProductRequest {
+                    product: Some(Product {
+                        sku: format!("BENCH-{i}"),
+                        name: format!("Bench item {i}"),
+                        category: "bench".into(),
+                        price: Some(Money {
+                            currency_code: "EUR".into(),
+                            amount_minor: 100 + i as i64,
+                        }),
+                        stock: 100_000_000,
+                        ..Product::default()
+                    }),
+                },
+                &admin,
+            )?)
+            .await?
+            .into_inner()
+            .product
+            .ok_or_else(|| anyhow::anyhow!("no product"))?;
+        ids.push(created.id);
+    }
+    let ids = Arc::new(ids);
+    let tokens: Arc<Vec<String>> = Arc::new(
+        (0..CONCURRENCY)
+            .map(|i| {
+                signer
+                    .issue(&format!("customer-{i}"), &[Role::Customer], Duration::from_secs(3600))
+                    .map(|(t, _)| t)
+            })
+            .collect::<Result<_, _>>()?,
+    );
+    let mut channels = Vec::new();
+    for _ in 0..4 {
+        channels.push(order.channel().await);
+    }
+    let channels = Arc::new(channels);
+
+    let run = |max: u64, time: Duration, round: &'static str| {
+        let (ids, tokens, channels) = (Arc::clone(&ids), Arc::clone(&tokens), Arc::clone(&channels));
+        closed_loop(CONCURRENCY, max, time, move |n| {
+            let first = &ids[(n as usize) % PRODUCTS];
+            let second = &ids[(n as usize * 7 + 1) % PRODUCTS];
+            let mut items = vec![LineItem {
+                product_id: first.clone(),
+                quantity: 1,
+            }];
+            if first != second {
+                items.push(LineItem {
+                    product_id: second.clone(),
+                    quantity: 2,
+                });
+            }
+            let message = PlaceOrderRequest {
+                idempotency_key: format!("{round}-{n}"),
+                items,
+                payment_method: Some(PaymentMethod {
+                    method: Some(Method::Card(Card {
+                        number: "4242424242424242".into(),
+                        exp_month: 12,
+                        exp_year: 2099,
+                        cvc: "123".into(),
+                        holder_name: "Bench".into(),
+                    })),
+                }),
+            };
+            let request = authorized(message, &tokens[(n as usize) % tokens.len()]);
+            let channel = channels[(n % 4) as usize].clone();
+            async move {
+                let Ok(request) = request else { return false };
+                match OrderServiceClient::new(channel).place_order(request).await {
+                    Ok(response) => response
+                        .into_inner()
+                        .order
+                        .is_some_and(|o| o.status() == OrderStatus::Confirmed),
+                    Err(_) => false,
+                }
+            }
+        })
+    };
+    run(2_000, Duration::from_secs(3), "warmup").await;
+    let report = run(MAX_ORDERS, RUN_TIME, "run").await;
+    println!("PlaceOrder on {backend:?}, {CONCURRENCY} in flight, each order 1-2 lines\n");
+    println!("{TABLE_HEADER}");
+    println!("{}", report.line("checkout (confirmed orders)"));
+    drop((order, payment, product));
+    Ok(())
+}
