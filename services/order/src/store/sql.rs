@@ -212,10 +212,9 @@ impl OrderStore for SqlOrderStore {
         change: Change,
     ) -> Result<Option<Order>, ServiceError> {
         let now = now_micros();
-        let mut tx = self.db.begin_write().await?;
         // One conditional statement: only the writer that finds the order
         // still in its old state moves it.
-        let moved_rows = sqlx::query(
+        let update = sqlx::query(
             "UPDATE orders SET state = $1, updated_at = $2, \
              failure_reason = COALESCE($3, failure_reason), payment_id = COALESCE($4, payment_id), \
              currency_code = COALESCE($5, currency_code), total_minor = COALESCE($6, total_minor) \
@@ -233,26 +232,27 @@ impl OrderStore for SqlOrderStore {
         )
         .bind(change.priced.as_ref().map(|(_, total)| total.minor()))
         .bind(&order.id)
-        .bind(order.state.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if moved_rows == 0 {
+        .bind(order.state.as_str());
+        let Some((lines, _)) = &change.priced else {
+            // A lone statement needs no transaction around it.
+            let moved_rows = update.execute(self.db.pool()).await?.rows_affected();
+            return Ok((moved_rows == 1).then(|| moved(order, to, change, now)));
+        };
+        let mut tx = self.db.begin_write().await?;
+        if update.execute(&mut *tx).await?.rows_affected() == 0 {
             return Ok(None);
         }
-        if let Some((lines, _)) = &change.priced {
-            for (position, (name, price)) in lines.iter().enumerate() {
-                sqlx::query(
-                    "UPDATE order_items SET product_name = $1, unit_price_minor = $2 \
-                     WHERE order_id = $3 AND position = $4",
-                )
-                .bind(name)
-                .bind(price.minor())
-                .bind(&order.id)
-                .bind(i32::try_from(position).map_err(ServiceError::internal)?)
-                .execute(&mut *tx)
-                .await?;
-            }
+        for (position, (name, price)) in lines.iter().enumerate() {
+            sqlx::query(
+                "UPDATE order_items SET product_name = $1, unit_price_minor = $2 \
+                 WHERE order_id = $3 AND position = $4",
+            )
+            .bind(name)
+            .bind(price.minor())
+            .bind(&order.id)
+            .bind(i32::try_from(position).map_err(ServiceError::internal)?)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(Some(moved(order, to, change, now)))
