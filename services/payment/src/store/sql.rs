@@ -156,15 +156,29 @@ impl PaymentStore for SqlPaymentStore {
         .execute(self.db.pool())
         .await?
         .rows_affected();
-        let payment = self
+        if inserted == 1 {
+            // Exactly what was just written; no need to read it back.
+            return Ok(Claim::New(Payment {
+                id,
+                idempotency_key: command.idempotency_key.as_str().to_owned(),
+                order_id: command.order_id.clone(),
+                amount: command.amount,
+                refunded: Money::zero(command.amount.currency()),
+                status: PaymentStatus::Pending,
+                card_brand: command.card.brand().as_str().to_owned(),
+                card_last4: command.card.last4().to_owned(),
+                card_exp: command.card.expiry(),
+                decline_reason: String::new(),
+                refunds: Vec::new(),
+                created_at: now,
+                updated_at: now,
+            }));
+        }
+        let existing = self
             .lookup(&command.idempotency_key)
             .await?
             .ok_or_else(|| ServiceError::internal("a claimed payment vanished"))?;
-        Ok(if inserted == 1 {
-            Claim::New(payment)
-        } else {
-            Claim::Existing(payment)
-        })
+        Ok(Claim::Existing(existing))
     }
 
     async fn finish_charge(&self, id: &str, outcome: &Outcome) -> Result<Payment, ServiceError> {
@@ -177,20 +191,29 @@ impl PaymentStore for SqlPaymentStore {
                 ));
             }
         };
-        // Only a pending payment takes an answer: the first recorded wins.
-        sqlx::query(
+        // Only a pending payment takes an answer: the first recorded wins. A
+        // pending payment has no refunds, so the row is the whole answer.
+        let finished = sqlx::query(
             "UPDATE payments SET status = $1, decline_reason = $2, updated_at = $3 \
-             WHERE id = $4 AND status = 'pending'",
+             WHERE id = $4 AND status = 'pending' \
+             RETURNING id, idempotency_key, order_id, currency_code, amount_minor, \
+             refunded_minor, status, card_brand, card_last4, card_exp, decline_reason, \
+             created_at, updated_at",
         )
         .bind(status.as_str())
         .bind(reason)
         .bind(now_micros())
         .bind(id)
-        .execute(self.db.pool())
+        .fetch_optional(self.db.pool())
         .await?;
-        self.payment_where(SELECT_BY_ID, id)
-            .await?
-            .ok_or_else(|| ServiceError::internal("a finished payment vanished"))
+        match finished {
+            Some(row) => payment_from_row(&row),
+            // Another caller's answer won: read it.
+            None => self
+                .payment_where(SELECT_BY_ID, id)
+                .await?
+                .ok_or_else(|| ServiceError::internal("a finished payment vanished")),
+        }
     }
 
     async fn abandon_charge(&self, id: &str) -> Result<(), ServiceError> {
