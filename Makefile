@@ -6,7 +6,7 @@ TOOLS := $(CURDIR)/.tools
 # telemetry need that); plain `cargo test` is the fallback.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build run test lint fmt tools proto-lint clean
+.PHONY: all build run run-postgres test lint fmt tools proto-lint clean
 
 all: lint test
 
@@ -14,12 +14,21 @@ all: lint test
 build:
 	$(CARGO) build --workspace --all-targets
 
-## run: start everything that exists on the embedded default (SQLite)
+## run: build (release) and start every service and the REST gateway on SQLite under ./data; Ctrl-C stops them all
+# Extra launcher flags: make run RUN_ARGS='--no-gateway' (see scripts/run.sh --help).
 run:
-	@scripts/run.sh
+	@CARGO="$(CARGO)" scripts/run.sh $(RUN_ARGS)
+
+## run-postgres: the same with each service's own database bazaar_<service> on the local PostgreSQL (created if missing)
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432
+run-postgres:
+	@CARGO="$(CARGO)" scripts/run.sh --postgres $(POSTGRES_URL) $(RUN_ARGS)
 
 ## test: the whole test suite (SQLite always; PostgreSQL too when TEST_DATABASE_URL is set)
+# The end-to-end suite (e2e/) starts the binaries as processes; it builds
+# nothing, so they are built here first, in the profile the tests run in.
 test:
+	$(CARGO) build --workspace --bins
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace --no-fail-fast
 else

@@ -1,6 +1,23 @@
 #!/usr/bin/env bash
-# Starts Bazaar's binaries on the embedded default. The services are added here
-# as they land; until then there is nothing to start.
+# `make run`: builds Bazaar's binaries (release) and hands over to the
+# launcher, crates/devstack (`bazaar-devstack`), which starts every service
+# and the REST gateway, prefixes their logs, waits until all are ready,
+# prints the URLs and a curl journey, and stops them all on Ctrl-C.
+# Arguments go to the launcher: `scripts/run.sh --help` lists them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "Bazaar: no service binaries exist yet; the contracts and runtime are built by 'make build'."
+cargo="${CARGO:-cargo}"
+
+"$cargo" build --release --bins \
+    -p bazaar-user -p bazaar-product -p bazaar-payment -p bazaar-order -p bazaar-devstack
+
+# The gateway is optional: without it the gRPC services still start.
+launcher_args=()
+if ! "$cargo" build --release --bins -p bazaar-gateway; then
+    echo "run: the REST gateway (bazaar-gateway) did not build; starting the gRPC services only" >&2
+    launcher_args+=(--no-gateway)
+fi
+
+# cargo finds the target directory (CARGO_TARGET_DIR, config); the launcher
+# takes the service binaries from the same directory as itself.
+exec "$cargo" run --release --quiet -p bazaar-devstack -- ${launcher_args[@]+"${launcher_args[@]}"} "$@"

@@ -1,0 +1,166 @@
+//! The copy-pasteable journeys `make run` prints: register → login → list
+//! products → place an order → get it, once with curl through the REST
+//! gateway and once with grpcurl against the services. The end-to-end suite
+//! runs exactly this text, so what newcomers paste keeps working.
+//!
+//! Only POSIX shell, curl/grpcurl, grep and cut are used (no jq), and no
+//! variable holds more than one word, so the lines work in bash and zsh.
+
+use crate::stack::{Service, Stack};
+
+/// The journey's customer.
+pub const EMAIL: &str = "ada@example.com";
+pub const PASSWORD: &str = "correct-horse-battery";
+pub const DISPLAY_NAME: &str = "Ada Lovelace";
+/// The order's idempotency key: pasting the journey twice returns the same
+/// order instead of buying twice.
+pub const IDEMPOTENCY_KEY: &str = "ada-first-order";
+/// A test card the simulated processor approves.
+pub const APPROVED_CARD: &str = "4242424242424242";
+/// Where `scripts/tools.sh grpcurl` (`make tools`) installs grpcurl,
+/// relative to the repository root.
+pub const GRPCURL: &str = ".tools/grpcurl";
+
+fn register_body() -> String {
+    format!(r#"{{"email":"{EMAIL}","password":"{PASSWORD}","display_name":"{DISPLAY_NAME}"}}"#)
+}
+
+fn login_body() -> String {
+    format!(r#"{{"email":"{EMAIL}","password":"{PASSWORD}"}}"#)
+}
+
+/// The PlaceOrder body for the product in `$PRODUCT` (a shell variable).
+fn order_body() -> String {
+    format!(
+        concat!(
+            r#"'{{"idempotency_key":"{key}","items":[{{"product_id":"'$PRODUCT'","quantity":1}}],"#,
+            r#""payment_method":{{"card":{{"number":"{card}","exp_month":12,"exp_year":2099,"#,
+            r#""cvc":"123","holder_name":"{name}"}}}}}}'"#
+        ),
+        key = IDEMPOTENCY_KEY,
+        card = APPROVED_CARD,
+        name = DISPLAY_NAME,
+    )
+}
+
+/// Prints the value of the first JSON string field `field` on stdin.
+fn extract(field: &str) -> String {
+    format!(r#"grep -o '"{field}": *"[^"]*"' | head -1 | cut -d'"' -f4"#)
+}
+
+/// The REST journey against the gateway at `base` (e.g.
+/// `http://127.0.0.1:8080`), one command per line.
+pub fn curl(base: &str) -> String {
+    let json = "-H 'content-type: application/json'";
+    let auth = r#"-H "authorization: Bearer $TOKEN""#;
+    [
+        format!("API={base}"),
+        format!(
+            "curl -s -X POST $API/v1/users {json} -d '{}'; echo",
+            register_body()
+        ),
+        format!(
+            "TOKEN=$(curl -s -X POST $API/v1/sessions {json} -d '{}' | {})",
+            login_body(),
+            extract("access_token")
+        ),
+        r#"curl -s "$API/v1/products?page_size=3"; echo"#.to_owned(),
+        format!(
+            r#"PRODUCT=$(curl -s "$API/v1/products?page_size=1" | {})"#,
+            extract("id")
+        ),
+        format!(
+            "ORDER=$(curl -s -X POST $API/v1/orders {auth} {json} -d {} | {})",
+            order_body(),
+            extract("id")
+        ),
+        format!("curl -s $API/v1/orders/$ORDER {auth}; echo"),
+    ]
+    .join("\n")
+}
+
+/// The same journey over gRPC with grpcurl (run from the repository root),
+/// against the services of `stack`.
+pub fn grpcurl(stack: &Stack) -> String {
+    let call = |service: Service, method: &str| {
+        let name = service.grpc_name().unwrap_or_default();
+        format!("{} {name}/{method}", stack.addr(service))
+    };
+    let g = format!("{GRPCURL} -plaintext");
+    let auth = r#"-H "authorization: Bearer $TOKEN""#;
+    [
+        format!(
+            "{g} -d '{}' {}",
+            register_body(),
+            call(Service::User, "Register")
+        ),
+        format!(
+            "TOKEN=$({g} -d '{}' {} | {})",
+            login_body(),
+            call(Service::User, "Login"),
+            extract("accessToken")
+        ),
+        format!(
+            r#"{g} -d '{{"page_size":3}}' {}"#,
+            call(Service::Product, "ListProducts")
+        ),
+        format!(
+            r#"PRODUCT=$({g} -d '{{"page_size":1}}' {} | {})"#,
+            call(Service::Product, "ListProducts"),
+            extract("id")
+        ),
+        format!(
+            "ORDER=$({g} {auth} -d {} {} | {})",
+            order_body(),
+            call(Service::Order, "PlaceOrder"),
+            extract("id")
+        ),
+        format!(
+            r#"{g} {auth} -d '{{"order_id":"'$ORDER'"}}' {}"#,
+            call(Service::Order, "GetOrder")
+        ),
+    ]
+    .join("\n")
+}
+
+/// Reflection examples: list and describe a service.
+pub fn grpcurl_reflection(stack: &Stack) -> String {
+    let addr = stack.addr(Service::Order);
+    let name = Service::Order.grpc_name().unwrap_or_default();
+    format!(
+        "{GRPCURL} -plaintext {addr} list\n{GRPCURL} -plaintext {addr} describe {name}\n\
+         {GRPCURL} -plaintext {addr} describe {name}.PlaceOrder"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_curl_journey_uses_the_rest_paths_and_proto_field_names() {
+        let journey = curl("http://127.0.0.1:8080");
+        for expected in [
+            "API=http://127.0.0.1:8080",
+            "POST $API/v1/users",
+            "POST $API/v1/sessions",
+            "$API/v1/products?page_size=",
+            "POST $API/v1/orders",
+            "$API/v1/orders/$ORDER",
+            r#""idempotency_key":"ada-first-order""#,
+            r#""payment_method":{"card":{"number":"4242424242424242""#,
+            r#"grep -o '"access_token": *"[^"]*"'"#,
+        ] {
+            assert!(journey.contains(expected), "{expected} in\n{journey}");
+        }
+        assert_eq!(journey.lines().count(), 7);
+    }
+
+    #[test]
+    fn the_grpcurl_journey_names_each_services_port() {
+        let journey = grpcurl(&Stack::local("data"));
+        assert!(journey.contains("127.0.0.1:50051 bazaar.user.v1.UserService/Login"));
+        assert!(journey.contains("127.0.0.1:50053 bazaar.order.v1.OrderService/PlaceOrder"));
+        assert!(journey.starts_with(".tools/grpcurl -plaintext -d '{\"email\""));
+    }
+}

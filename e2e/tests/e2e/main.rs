@@ -1,0 +1,30 @@
+//! Bazaar end to end: the real binaries, each its own process on free ports
+//! with fresh databases, driven the way people and tools drive them.
+//!
+//! Nothing here builds anything. `make test` runs `cargo build --workspace
+//! --bins` first; the suite takes the binaries from the target directory of
+//! the profile it was itself built with (see [`binaries`]).
+//!
+//! - `grpc`: customer, admin, declined-card and privacy journeys over gRPC;
+//! - `rest`: the same through the REST gateway, plus the edge's own
+//!   endpoints; these run only when the gateway is part of the workspace;
+//! - `tools`: grpcurl through reflection, and the journeys `make run` prints,
+//!   run verbatim;
+//! - `launcher`: `make run`'s launcher reaches ready and leaves no process
+//!   behind, whether stopped by Ctrl-C or killed;
+//! - `postgres`: the core journey on PostgreSQL when `TEST_DATABASE_URL` is
+//!   set.
+//!
+//! Every started process belongs to a guard that stops it on drop, panics
+//! included, and prints the tail of its log when a test fails.
+
+mod binaries;
+mod grpc;
+mod journeys;
+mod launcher;
+mod postgres;
+mod rest;
+mod rest_client;
+mod shell;
+mod system;
+mod tools;
