@@ -61,7 +61,8 @@ where
     let deadline = started + max_time;
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (call, issued, errors) = (Arc::clone(&call), Arc::clone(&issued), Arc::clone(&errors));
+            let (call, issued, errors) =
+                (Arc::clone(&call), Arc::clone(&issued), Arc::clone(&errors));
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(4096);
                 loop {

@@ -132,7 +132,11 @@ async fn main() -> anyhow::Result<()> {
         (0..CONCURRENCY)
             .map(|i| {
                 signer
-                    .issue(&format!("customer-{i}"), &[Role::Customer], Duration::from_secs(3600))
+                    .issue(
+                        &format!("customer-{i}"),
+                        &[Role::Customer],
+                        Duration::from_secs(3600),
+                    )
                     .map(|(t, _)| t)
             })
             .collect::<Result<_, _>>()?,
@@ -144,7 +148,8 @@ async fn main() -> anyhow::Result<()> {
     let channels = Arc::new(channels);
 
     let run = |max: u64, time: Duration, round: &'static str| {
-        let (ids, tokens, channels) = (Arc::clone(&ids), Arc::clone(&tokens), Arc::clone(&channels));
+        let (ids, tokens, channels) =
+            (Arc::clone(&ids), Arc::clone(&tokens), Arc::clone(&channels));
         closed_loop(CONCURRENCY, max, time, move |n| {
             let first = &ids[(n as usize) % PRODUCTS];
             let second = &ids[(n as usize * 7 + 1) % PRODUCTS];

@@ -84,7 +84,10 @@ async fn load(spawned: &Spawned, token: Option<String>) -> bazaar_bench::Report 
                 if let Some(token) = token {
                     request.metadata_mut().insert("authorization", token);
                 }
-                PaymentServiceClient::new(channel).get_payment(request).await.is_ok()
+                PaymentServiceClient::new(channel)
+                    .get_payment(request)
+                    .await
+                    .is_ok()
             }
         })
     };
@@ -111,7 +114,9 @@ async fn main() -> anyhow::Result<()> {
 
     let bare = Spawned::start(|listener, shutdown| {
         tonic::transport::Server::builder()
-            .add_service(PaymentServiceServer::new(Fixed { checks_caller: false }))
+            .add_service(PaymentServiceServer::new(Fixed {
+                checks_caller: false,
+            }))
             .add_service(tonic_health::server::health_reporter().1)
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -123,22 +128,39 @@ async fn main() -> anyhow::Result<()> {
         let layer = AuthLayer::new(verifier);
         ServerBuilder::new(ServerConfig::default())
             .file_descriptor_set(bazaar_proto::FILE_DESCRIPTOR_SET)
-            .add_service(layer.layer(PaymentServiceServer::new(Fixed { checks_caller: true })))
+            .add_service(layer.layer(PaymentServiceServer::new(Fixed {
+                checks_caller: true,
+            })))
             .serve(listener, shutdown)
     })
     .await;
 
-    println!("unary GetPayment, {CONCURRENCY} in flight, {}s per run\n", RUN_TIME.as_secs());
+    println!(
+        "unary GetPayment, {CONCURRENCY} in flight, {}s per run\n",
+        RUN_TIME.as_secs()
+    );
     println!("{TABLE_HEADER}");
     let mut ratios = Vec::new();
     for round in 1..=2 {
         let bare_report = load(&bare, None).await;
         let stacked_report = load(&stacked, Some(token.clone())).await;
-        println!("{}", bare_report.line(&format!("bare tonic (round {round})")));
-        println!("{}", stacked_report.line(&format!("Bazaar stack + JWT (round {round})")));
+        println!(
+            "{}",
+            bare_report.line(&format!("bare tonic (round {round})"))
+        );
+        println!(
+            "{}",
+            stacked_report.line(&format!("Bazaar stack + JWT (round {round})"))
+        );
         ratios.push(stacked_report.per_second() / bare_report.per_second());
     }
-    let ratios: Vec<String> = ratios.iter().map(|r| format!("{:.0} %", r * 100.0)).collect();
-    println!("\nBazaar stack / bare tonic throughput: {}", ratios.join(", "));
+    let ratios: Vec<String> = ratios
+        .iter()
+        .map(|r| format!("{:.0} %", r * 100.0))
+        .collect();
+    println!(
+        "\nBazaar stack / bare tonic throughput: {}",
+        ratios.join(", ")
+    );
     Ok(())
 }
