@@ -163,4 +163,22 @@ mod tests {
         assert!(journey.contains("127.0.0.1:50053 bazaar.order.v1.OrderService/PlaceOrder"));
         assert!(journey.starts_with(".tools/grpcurl -plaintext -d '{\"email\""));
     }
+
+    #[test]
+    fn the_readme_shows_the_journeys_make_run_prints() {
+        // The README's journeys must be the ones that run (the e2e suite runs
+        // this text), not a copy that drifts.
+        let readme = include_str!("../../../README.md");
+        let stack = Stack::local("data");
+        for (what, journey) in [
+            ("curl", curl("http://127.0.0.1:8080")),
+            ("grpcurl", grpcurl(&stack)),
+            ("reflection", grpcurl_reflection(&stack)),
+        ] {
+            assert!(
+                readme.contains(&format!("```sh\n{journey}\n```")),
+                "README.md lacks the {what} journey as printed by make run:\n{journey}"
+            );
+        }
+    }
 }
