@@ -221,5 +221,8 @@ fn a_remembered_token_stops_working_when_its_key_is_withdrawn() {
     assert_eq!(verifier.verify(&token).unwrap().user_id, "user-1");
 
     verifier.set_keys([new.jwk()]).unwrap();
-    assert!(verifier.verify(&token).is_err(), "the old key no longer vouches");
+    assert!(
+        verifier.verify(&token).is_err(),
+        "the old key no longer vouches"
+    );
 }
