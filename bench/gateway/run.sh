@@ -47,27 +47,34 @@ wait_for() { # URL
 
 "$tool" descriptor-set --out "$work/library.bin"
 "$tool" upstream --listen "$UPSTREAM" &
-pids+=($!)
+up_pid=$!
+pids+=($up_pid)
 
 gateway_log_filter="${GATEWAY_LOG:-warn}"
 RUST_LOG="$gateway_log_filter" "$bin/bazaar-gateway" --listen "$GATEWAY" \
   --descriptor-set "$work/library.bin" --upstream "http://$UPSTREAM" >"$work/gateway.log" 2>&1 &
-pids+=($!)
+gw_pid=$!
+pids+=($gw_pid)
 wait_for "http://$GATEWAY/readyz"
 
 grpc_gateway="$here/grpc-gateway/bin/library-grpc-gateway"
 if [ -x "$grpc_gateway" ]; then
   "$grpc_gateway" -listen "$GRPC_GATEWAY" -upstream "$UPSTREAM" >"$work/grpc-gateway.log" 2>&1 &
-  pids+=($!)
+  ggw_pid=$!
+  pids+=($ggw_pid)
   wait_for "http://$GRPC_GATEWAY/v1/shelves/s1/books/b1"
 fi
 
-echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) cores, $(uname -r); duration $DURATION after $WARMUP warm-up; gateway log filter $gateway_log_filter"
+# cpu/req: CPU time of the upstream (direct gRPC) or of the gateway process
+# per measured request, from /proc/PID/stat.
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
+  "duration $DURATION after $WARMUP warm-up; gateway log filter $gateway_log_filter"
+tck="$(getconf CLK_TCK)"
 for c in $CONCURRENCY; do
-  common=(--concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" --max-requests "$MAX_REQUESTS")
-  "$tool" load --mode grpc --target "http://$UPSTREAM" --label "direct gRPC (tonic)" "${common[@]}"
-  "$tool" load --mode http --target "http://$GATEWAY" --label "bazaar-gateway" "${common[@]}"
+  common=(--concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" --max-requests "$MAX_REQUESTS" --clk-tck "$tck")
+  "$tool" load --mode grpc --target "http://$UPSTREAM" --label "direct gRPC (tonic)" --cpu-of "$up_pid" "${common[@]}"
+  "$tool" load --mode http --target "http://$GATEWAY" --label "bazaar-gateway" --cpu-of "$gw_pid" "${common[@]}"
   if [ -x "$grpc_gateway" ]; then
-    "$tool" load --mode http --target "http://$GRPC_GATEWAY" --label "grpc-gateway v1.6.4 (Go)" "${common[@]}"
+    "$tool" load --mode http --target "http://$GRPC_GATEWAY" --label "grpc-gateway v1.6.4 (Go)" --cpu-of "$ggw_pid" "${common[@]}"
   fi
 done

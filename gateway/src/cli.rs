@@ -66,6 +66,8 @@ impl Cli {
 }
 
 #[cfg(test)]
+// figment's `Jail` closures return its large error type; that is its API.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -92,5 +94,44 @@ mod tests {
             Some("a.C=http://c:3")
         );
         assert_eq!(config.gateway.routes.len(), 3);
+    }
+
+    #[test]
+    fn environment_then_flags() {
+        use crate::config::FieldNames;
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BAZAAR__GATEWAY__UPSTREAM", "http://env:1");
+            jail.set_env("BAZAAR__GATEWAY__ROUTES", r#"["a.B=http://b:2"]"#);
+            jail.set_env("BAZAAR__GATEWAY__REQUEST_TIMEOUT", "5s");
+            jail.set_env("BAZAAR__GATEWAY__JSON__FIELD_NAMES", "lower_camel_case");
+            jail.set_env(
+                "BAZAAR__GATEWAY__CORS__ALLOWED_ORIGINS",
+                r#"["https://shop.example"]"#,
+            );
+            let config = Cli::parse_from(["bazaar-gateway", "--upstream", "http://flag:2"])
+                .load()
+                .map_err(|e| e.to_string())?;
+            let gateway = config.gateway;
+            assert_eq!(gateway.upstream.as_deref(), Some("http://flag:2"));
+            assert_eq!(gateway.routes, ["a.B=http://b:2"]);
+            assert_eq!(gateway.request_timeout, std::time::Duration::from_secs(5));
+            assert_eq!(gateway.json.field_names, FieldNames::LowerCamelCase);
+            assert_eq!(gateway.cors.allowed_origins, ["https://shop.example"]);
+            assert_eq!(gateway.listen.port(), crate::config::DEFAULT_PORT);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BAZAAR__GATEWAY__MAX_BODY_BYTES", "lots");
+            let error = Cli::default().load().expect_err("invalid");
+            assert!(
+                error.to_string().contains("gateway.max_body_bytes"),
+                "{error}"
+            );
+            Ok(())
+        });
     }
 }

@@ -2,7 +2,7 @@
 //! the body limit and timeout, the request mapping, the upstream call and
 //! the response mapping.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use bazaar_runtime::{server::parse_grpc_timeout, telemetry};
 use bytes::Bytes;
@@ -28,11 +28,12 @@ const NDJSON: HeaderValue = HeaderValue::from_static("application/x-ndjson");
 const DOCS: &str = include_str!("docs.html");
 
 impl Gateway {
-    /// Answers one request. `remote` feeds `X-Forwarded-For`.
+    /// Answers one request. `peer` (from [`metadata::peer`]) is the client's
+    /// address for `X-Forwarded-For`.
     pub async fn handle<B>(
         self: &Arc<Self>,
         request: Request<B>,
-        remote: Option<SocketAddr>,
+        peer: Option<&HeaderValue>,
     ) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send,
@@ -44,7 +45,8 @@ impl Gateway {
             "http.request",
             otel.kind = "server",
             http.request.method = %parts.method,
-            url.path = parts.uri.path(),
+            // The route, not the path: bounded cardinality, and each field
+            // costs an attribute on every exported span.
             http.route = Empty,
             rpc.method = Empty,
             http.response.status_code = Empty,
@@ -56,7 +58,7 @@ impl Gateway {
         }
         let origin = parts.headers.get(header::ORIGIN).cloned();
         let mut response = self
-            .dispatch(parts, body, &request_id, remote)
+            .dispatch(parts, body, &request_id, peer)
             .instrument(span.clone())
             .await;
         span.record("http.response.status_code", response.status().as_u16());
@@ -72,7 +74,7 @@ impl Gateway {
         parts: Parts,
         body: B,
         request_id: &HeaderValue,
-        remote: Option<SocketAddr>,
+        peer: Option<&HeaderValue>,
     ) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send,
@@ -133,7 +135,7 @@ impl Gateway {
                 let span = tracing::Span::current();
                 span.record("http.route", route.label.as_str());
                 span.record("rpc.method", route.binding.rpc.full_name());
-                let call = self.call(route, &parts, &segments, body, request_id, remote);
+                let call = self.call(route, &parts, &segments, body, request_id, peer);
                 match tokio::time::timeout(self.limits.request_timeout, call).await {
                     Ok(response) => response,
                     Err(_) => status_response(
@@ -153,7 +155,7 @@ impl Gateway {
         segments: &[&str],
         body: B,
         request_id: &HeaderValue,
-        remote: Option<SocketAddr>,
+        peer: Option<&HeaderValue>,
     ) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send,
@@ -187,7 +189,7 @@ impl Gateway {
                 }
             },
         };
-        let metadata = metadata::outgoing(&parts.headers, request_id, remote);
+        let metadata = metadata::outgoing(&parts.headers, request_id, peer);
         let mut request =
             tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
         let streaming = route.binding.is_server_streaming();

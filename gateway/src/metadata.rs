@@ -6,7 +6,13 @@
 //! `X-Forwarded-For`/`X-Forwarded-Host`. Back: every response header or
 //! trailer as `Grpc-Metadata-<key>`, except the transport's own.
 
-use std::net::SocketAddr;
+use std::{
+    net::SocketAddr,
+    sync::{
+        OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use tonic::metadata::MetadataMap;
@@ -38,11 +44,17 @@ fn is_transport(key: &str) -> bool {
         )
 }
 
-/// The metadata of the upstream call.
+/// The client's address as a header value, made once per connection.
+pub fn peer(remote: SocketAddr) -> Option<HeaderValue> {
+    HeaderValue::from_str(&remote.ip().to_string()).ok()
+}
+
+/// The metadata of the upstream call; `peer` is the client's address (see
+/// [`peer`]).
 pub fn outgoing(
     headers: &HeaderMap,
     request_id: &HeaderValue,
-    remote: Option<SocketAddr>,
+    peer: Option<&HeaderValue>,
 ) -> MetadataMap {
     let mut out = HeaderMap::with_capacity(8);
     for (name, value) in headers {
@@ -68,14 +80,17 @@ pub fn outgoing(
         }
     }
 
-    if let Some(remote) = remote {
-        let ip = remote.ip().to_string();
-        let forwarded = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(earlier) => format!("{earlier}, {ip}"),
-            None => ip,
-        };
-        if let Ok(value) = HeaderValue::from_str(&forwarded) {
-            out.insert(X_FORWARDED_FOR, value);
+    if let Some(peer) = peer {
+        match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(earlier) => {
+                let chain = format!("{earlier}, {}", peer.to_str().unwrap_or_default());
+                if let Ok(value) = HeaderValue::from_str(&chain) {
+                    out.insert(X_FORWARDED_FOR, value);
+                }
+            }
+            None => {
+                out.insert(X_FORWARDED_FOR, peer.clone());
+            }
         }
     }
     if let Some(host) = headers.get(header::HOST) {
@@ -100,17 +115,27 @@ pub fn to_response_headers(metadata: &MetadataMap, out: &mut HeaderMap) {
     }
 }
 
-/// The caller's request id when it is sane, else a fresh UUID.
+/// The caller's request id when it is sane, else a fresh one.
 pub fn request_id(headers: &HeaderMap) -> HeaderValue {
     headers
         .get(X_REQUEST_ID)
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok())
         .cloned()
-        .unwrap_or_else(|| {
-            let mut buffer = uuid::Uuid::encode_buffer();
-            let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
-            HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("unknown"))
-        })
+        .unwrap_or_else(new_request_id)
+}
+
+/// A UUID-shaped id: a random per-process prefix and a counter. Unique
+/// without asking the kernel for randomness on every request.
+fn new_request_id() -> HeaderValue {
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let text = uuid::Uuid::from_u64_pair(prefix, count)
+        .hyphenated()
+        .encode_lower(&mut buffer);
+    HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 #[cfg(test)]
@@ -126,7 +151,8 @@ mod tests {
         headers.insert("cookie", HeaderValue::from_static("secret"));
         headers.insert("host", HeaderValue::from_static("edge:8080"));
         let id = HeaderValue::from_static("req-1");
-        let md = outgoing(&headers, &id, Some(SocketAddr::from(([10, 0, 0, 1], 5))));
+        let peer = peer(SocketAddr::from(([10, 0, 0, 1], 5)));
+        let md = outgoing(&headers, &id, peer.as_ref());
         let md = md.into_headers();
         assert_eq!(md.get("authorization").unwrap(), "Bearer t");
         assert_eq!(md.get("tenant").unwrap(), "acme");
@@ -140,7 +166,9 @@ mod tests {
     #[test]
     fn request_ids_are_kept_or_generated() {
         let mut headers = HeaderMap::new();
-        assert_eq!(request_id(&headers).len(), 36);
+        let (a, b) = (request_id(&headers), request_id(&headers));
+        assert_eq!(a.len(), 36);
+        assert_ne!(a, b);
         headers.insert("x-request-id", HeaderValue::from_static("abc"));
         assert_eq!(request_id(&headers), "abc");
     }

@@ -45,9 +45,11 @@ pub async fn serve(
         // Small JSON answers must not wait for Nagle.
         let _ = stream.set_nodelay(true);
         let gateway = Arc::clone(&gateway);
+        let peer = crate::metadata::peer(remote);
         let service = service_fn(move |request| {
             let gateway = Arc::clone(&gateway);
-            async move { Ok::<_, Infallible>(gateway.handle(request, Some(remote)).await) }
+            let peer = peer.clone();
+            async move { Ok::<_, Infallible>(gateway.handle(request, peer.as_ref()).await) }
         });
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)

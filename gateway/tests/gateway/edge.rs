@@ -220,3 +220,22 @@ async fn docs_and_openapi_are_served() {
     assert_eq!(spec.status, StatusCode::OK);
     assert_eq!(spec.json()["openapi"], "3.0.3");
 }
+
+#[tokio::test]
+async fn http2_without_tls_is_served_too() {
+    use http_body_util::{BodyExt as _, Full};
+    let (_up, gw) = shapes().await;
+    let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .http2_only(true)
+            .build_http();
+    let request = http::Request::get(gw.url("/v1/items/h2"))
+        .body(Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = client.request(request).await.expect("h2c response");
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let item: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(item["id"], "h2");
+}
