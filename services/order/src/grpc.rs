@@ -216,17 +216,13 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
             SagaState::Cancelled => order,
             SagaState::Confirmed | SagaState::Cancelling => {
                 let cancelling = if order.state == SagaState::Confirmed {
-                    let reason = match request.get_ref().reason.trim() {
+                    let reason: String = match request.get_ref().reason.trim() {
                         "" => "cancelled".to_owned(),
                         reason => reason.chars().take(500).collect(),
                     };
-                    let change = Change {
-                        failure_reason: Some(reason),
-                        ..Change::default()
-                    };
                     self.saga
                         .store()
-                        .transition(&order, SagaState::Cancelling, change)
+                        .transition(&order, SagaState::Cancelling, Change::failure(&reason))
                         .await?
                         .ok_or_else(|| {
                             ServiceError::Aborted("the order changed meanwhile; retry".into())

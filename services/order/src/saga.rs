@@ -172,11 +172,8 @@ impl<S: OrderStore> Saga<S> {
 
     /// Starts compensating: hand the stock back, then FAILED with `reason`.
     async fn fail(&self, order: &Order, reason: &str) -> Result<Step, ServiceError> {
-        let change = Change {
-            failure_reason: Some(reason.to_owned()),
-            ..Change::default()
-        };
-        self.go(order, SagaState::Releasing, change).await
+        self.go(order, SagaState::Releasing, Change::failure(reason))
+            .await
     }
 
     async fn reserve(
@@ -243,11 +240,8 @@ impl<S: OrderStore> Saga<S> {
 
     /// FAILED directly: nothing is held and nothing was charged.
     async fn finish_failed(&self, order: &Order, reason: &str) -> Result<Step, ServiceError> {
-        let change = Change {
-            failure_reason: Some(reason.to_owned()),
-            ..Change::default()
-        };
-        self.go(order, SagaState::Failed, change).await
+        self.go(order, SagaState::Failed, Change::failure(reason))
+            .await
     }
 
     async fn charge(
@@ -381,14 +375,9 @@ impl<S: OrderStore> Saga<S> {
             // The reservation lapsed while the card was charged: the stock
             // cannot be sold, so the money goes back.
             Err(status) if matches!(status.code(), Code::FailedPrecondition | Code::NotFound) => {
-                let change = Change {
-                    failure_reason: Some(format!(
-                        "the stock could not be kept: {}",
-                        status.message()
-                    )),
-                    ..Change::default()
-                };
-                self.go(order, SagaState::Refunding, change).await
+                let reason = format!("the stock could not be kept: {}", status.message());
+                self.go(order, SagaState::Refunding, Change::failure(&reason))
+                    .await
             }
             Err(status) => {
                 tracing::warn!(order_id = %order.id, %status, "commit failed; will retry");

@@ -38,6 +38,16 @@ pub struct Change {
     pub priced: Option<(Vec<(String, Money)>, Money)>,
 }
 
+impl Change {
+    /// Records why the order failed or was cancelled.
+    pub fn failure(reason: &str) -> Self {
+        Self {
+            failure_reason: Some(reason.to_owned()),
+            ..Self::default()
+        }
+    }
+}
+
 pub trait OrderStore: Send + Sync + 'static {
     fn create(
         &self,
