@@ -135,7 +135,8 @@ impl Gateway {
         let upstreams = Upstreams::resolve(config, &services, config.descriptor_set.is_none())?;
         let json = Arc::new(Json::new(&config.json, &pool));
         let cors = Cors::new(&config.cors).map_err(StartupError::Cors)?;
-        let openapi = Bytes::from(openapi::render(&bindings, &json)?);
+        let title = config.descriptor_set.is_none().then_some("Bazaar REST API");
+        let openapi = Bytes::from(openapi::render(&bindings, &json, title)?);
 
         let mut routes = Vec::with_capacity(bindings.len());
         for binding in bindings {

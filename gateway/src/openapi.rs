@@ -24,8 +24,13 @@ const STANDARD_METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-/// Renders the document as JSON bytes.
-pub fn render(bindings: &[Binding], json: &Json) -> Result<Vec<u8>, serde_json::Error> {
+/// Renders the document as JSON bytes; without a `title`, the packages
+/// served name it.
+pub fn render(
+    bindings: &[Binding],
+    json: &Json,
+    title: Option<&str>,
+) -> Result<Vec<u8>, serde_json::Error> {
     let mut comments = Comments::default();
     let mut schemas = Schemas::new(json);
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
@@ -81,10 +86,10 @@ pub fn render(bindings: &[Binding], json: &Json) -> Result<Vec<u8>, serde_json::
         paths.entry(path).or_default().insert(method, operation);
     }
 
-    let title = if packages.is_empty() {
-        "REST API".to_owned()
-    } else {
-        packages.join(", ")
+    let title = match title {
+        Some(title) => title.to_owned(),
+        None if packages.is_empty() => "REST API".to_owned(),
+        None => packages.join(", "),
     };
     let document = json!({
         "openapi": "3.0.3",

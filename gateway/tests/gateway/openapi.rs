@@ -34,6 +34,29 @@ fn validate(spec: &[u8]) {
     }
 }
 
+/// Renders the `/docs` page's script with node against `spec` (when node is
+/// installed) and returns how many operations it showed.
+fn docs_page_operations(spec: &[u8]) -> Option<u64> {
+    let file = descriptor_file(spec);
+    let manifest = env!("CARGO_MANIFEST_DIR");
+    let output = Command::new("node")
+        .arg(format!("{manifest}/tests/docs-smoke.js"))
+        .arg(format!("{manifest}/src/docs.html"))
+        .arg(file.path())
+        .output();
+    let Ok(output) = output else {
+        eprintln!("NOTICE: node not installed; the docs page script was not exercised");
+        return None;
+    };
+    assert!(
+        output.status.success(),
+        "the docs page failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_slice(&output.stdout).expect("a JSON result");
+    result["operations"].as_u64()
+}
+
 /// Every operation of the document: (HTTP method, `x-grpc-method`, operation).
 fn operations(spec: &Value) -> Vec<(String, String, Value)> {
     let mut out = Vec::new();
@@ -101,6 +124,9 @@ async fn the_shapes_document_is_valid_and_complete() {
     let (_up, gw) = shapes().await;
     let answer = gw.get("/openapi.json").await;
     validate(&answer.body);
+    if let Some(shown) = docs_page_operations(&answer.body) {
+        assert_eq!(shown, build(SHAPES_SET).routes().len() as u64);
+    }
     let spec = answer.json();
     assert_eq!(spec["openapi"], "3.0.3");
     assert_lists_every_route(&spec, &build(SHAPES_SET).routes());
@@ -238,6 +264,14 @@ async fn bazaar_contracts_are_routed_and_documented() {
     validate(gateway.openapi_json());
     let spec: Value = serde_json::from_slice(gateway.openapi_json()).expect("JSON");
     assert_lists_every_route(&spec, &routes);
+    assert_eq!(spec["info"]["title"], "Bazaar REST API");
+    if let Some(shown) = docs_page_operations(gateway.openapi_json()) {
+        assert_eq!(
+            shown,
+            routes.len() as u64,
+            "the docs page shows every operation"
+        );
+    }
     let get_product = operation(&spec, "/v1/products/{product_id}", "get");
     assert_eq!(get_product["summary"], "Returns one product.");
     let cancel = operation(&spec, "/v1/orders/{order_id}:cancel", "post");
