@@ -70,7 +70,11 @@ pub fn outgoing(
     }
     out.insert(X_REQUEST_ID, request_id.clone());
 
-    bazaar_runtime::telemetry::inject_current_context(&mut out);
+    // A disabled span (telemetry off or filtered out) has no context to
+    // inject; skipping saves the propagator's global lock.
+    if !tracing::Span::current().is_disabled() {
+        bazaar_runtime::telemetry::inject_current_context(&mut out);
+    }
     if !out.contains_key(TRACEPARENT) {
         // Telemetry is off: pass the caller's context through untouched.
         for name in [TRACEPARENT, TRACESTATE] {
