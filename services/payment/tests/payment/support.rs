@@ -47,7 +47,7 @@ impl Service {
                 ..AuthConfig::default()
             },
             processor: bazaar_payment::config::ProcessorConfig {
-                slow_latency: Duration::from_millis(500),
+                slow_latency: Duration::from_millis(1_500),
             },
             ..Config::default()
         };
