@@ -7,10 +7,10 @@ use bazaar_proto::{
 };
 use bazaar_runtime::{
     auth::{AuthConfig, Role, TokenSigner},
-    db::{Backend, testing::TestDatabase},
+    db::Backend,
     server::ServerConfig,
+    testing::{Spawned, TestDatabase},
 };
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{Request, transport::Channel};
 
 pub use bazaar_payment::processor::test_cards;
@@ -20,18 +20,9 @@ pub use bazaar_runtime::db::testing::backends;
 pub struct Service {
     pub url: String,
     pub signer: TokenSigner,
+    // Dropped before the database it uses.
+    _server: Spawned,
     pub database: TestDatabase,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.task.abort();
-    }
 }
 
 impl Service {
@@ -51,44 +42,13 @@ impl Service {
             },
             ..Config::default()
         };
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(bazaar_payment::run(config, listener, async {
-            let _ = stopped.await;
-        }));
-        let service = Self {
-            url,
+        let server = Spawned::start(|l, s| bazaar_payment::run(config, l, s)).await;
+        Self {
+            url: server.url(),
             signer,
+            _server: server,
             database,
-            stop: Some(stop),
-            task,
-        };
-        service.wait_until_serving().await;
-        service
-    }
-
-    async fn wait_until_serving(&self) {
-        for _ in 0..100 {
-            if let Ok(channel) = Channel::from_shared(self.url.clone())
-                .unwrap()
-                .connect()
-                .await
-            {
-                let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-                let ok = health
-                    .check(tonic_health::pb::HealthCheckRequest {
-                        service: "bazaar.payment.v1.PaymentService".into(),
-                    })
-                    .await
-                    .is_ok();
-                if ok {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("the payment service did not start");
     }
 
     pub async fn client(&self) -> PaymentServiceClient<Channel> {
