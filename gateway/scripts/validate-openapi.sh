@@ -5,7 +5,8 @@
 #   gateway/scripts/validate-openapi.sh FILE
 #
 # Exit status: 0 valid, 1 invalid, 3 the validator cannot be installed
-# (no python3/venv, or PyPI unreachable): callers may skip with a notice.
+# (no python3/venv, or the package index unreachable): callers outside CI
+# may skip with a notice.
 set -euo pipefail
 
 version=0.9.0

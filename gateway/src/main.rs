@@ -9,8 +9,10 @@ use clap::Parser as _;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Cli::parse().load()?;
-    let _telemetry = bazaar_runtime::telemetry::init("gateway", &config.telemetry)?;
-    let listener = bazaar_runtime::server::bind(config.gateway.listen).await?;
-    bazaar_gateway::run(config, listener, bazaar_runtime::shutdown::signal()).await?;
-    Ok(())
+    let telemetry = config.telemetry.clone();
+    let listen = config.gateway.listen;
+    bazaar_runtime::service::launch("gateway", &telemetry, listen, |listener, shutdown| {
+        bazaar_gateway::run(config, listener, shutdown)
+    })
+    .await
 }

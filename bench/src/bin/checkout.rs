@@ -22,6 +22,7 @@ use bazaar_runtime::{
     client::ClientConfig,
     db::Backend,
     server::ServerConfig,
+    service::ServiceConfig,
     telemetry::{self, TelemetryConfig},
     testing::{Spawned, TestDatabase},
 };
@@ -69,34 +70,35 @@ async fn main() -> anyhow::Result<()> {
         TestDatabase::create(backend).await,
         TestDatabase::create(backend).await,
     ];
+    // Every service on port 0, its own database, trusting the bench's key.
+    let shared = |database: &TestDatabase| ServiceConfig {
+        server: ServerConfig::default(),
+        database: database.config.clone(),
+        auth: trust.clone(),
+        ..ServiceConfig::new("bench", 0)
+    };
     let product = {
-        let config = bazaar_product::config::Config {
-            server: ServerConfig::default(),
-            database: databases[0].config.clone(),
-            auth: trust.clone(),
-            seed_catalog: false,
+        let mut config = bazaar_product::config::Config {
+            shared: shared(&databases[0]),
             ..Default::default()
         };
+        config.settings.seed_catalog = false;
         Spawned::start(|l, s| bazaar_product::run(config, l, s)).await
     };
     let payment = {
         let config = bazaar_payment::config::Config {
-            server: ServerConfig::default(),
-            database: databases[1].config.clone(),
-            auth: trust.clone(),
+            shared: shared(&databases[1]),
             ..Default::default()
         };
         Spawned::start(|l, s| bazaar_payment::run(config, l, s)).await
     };
     let order = {
-        let config = bazaar_order::config::Config {
-            server: ServerConfig::default(),
-            database: databases[2].config.clone(),
-            auth: trust.clone(),
-            product: ClientConfig::for_url(product.url()),
-            payment: ClientConfig::for_url(payment.url()),
+        let mut config = bazaar_order::config::Config {
+            shared: shared(&databases[2]),
             ..Default::default()
         };
+        config.settings.product = ClientConfig::for_url(product.url());
+        config.settings.payment = ClientConfig::for_url(payment.url());
         Spawned::start(|l, s| bazaar_order::run(config, l, s)).await
     };
 

@@ -1,9 +1,11 @@
-//! Domain types more than one service holds: money, and the keys that make
-//! requests safe to repeat. Parsed once from the wire at the gRPC edge, so
+//! Domain types more than one service holds: ids, money, and the keys that
+//! make requests safe to repeat. Parsed once from the wire at the gRPC edge, so
 //! code inside never meets an invalid one.
 
+pub mod id;
 pub mod idempotency;
 pub mod money;
 
+pub use id::IdError;
 pub use idempotency::IdempotencyKey;
 pub use money::{Currency, Money, MoneyError};

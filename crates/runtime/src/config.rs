@@ -63,8 +63,7 @@ pub fn load<T>() -> Result<T, ConfigError>
 where
     T: Serialize + DeserializeOwned + Default,
 {
-    let file = std::env::var_os(FILE_ENV).map(PathBuf::from);
-    load_from(file.as_deref())
+    load_from(file_from_env().as_deref())
 }
 
 /// Like [`load`], with the file given explicitly (e.g. from a `--config` flag).
@@ -80,7 +79,12 @@ pub fn layers<T>(file: Option<&Path>) -> Result<Figment, ConfigError>
 where
     T: Serialize + Default,
 {
-    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    layered(Figment::from(Serialized::defaults(T::default())), file)
+}
+
+/// The file and environment layers over the given defaults.
+pub fn layered(defaults: Figment, file: Option<&Path>) -> Result<Figment, ConfigError> {
+    let mut figment = defaults;
     if let Some(path) = file {
         // figment skips a missing file silently; a named one must exist.
         if !path.is_file() {
@@ -94,4 +98,9 @@ where
 /// Extracts the typed configuration from assembled layers.
 pub fn extract<T: DeserializeOwned>(figment: Figment) -> Result<T, ConfigError> {
     Ok(figment.extract()?)
+}
+
+/// The file named by `BAZAAR_CONFIG`, if any.
+pub fn file_from_env() -> Option<PathBuf> {
+    std::env::var_os(FILE_ENV).map(PathBuf::from)
 }

@@ -1,21 +1,19 @@
 //! Starting a real service for a test: bound to a port-0 socket, stopped on
 //! drop, ready when its gRPC health says SERVING.
 
-use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::transport::Channel;
 
 pub use crate::db::testing::{TestDatabase, backends};
-
-/// The shutdown future handed to a service under test.
-pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub use crate::service::Shutdown;
 
 /// A service running in this process until dropped (or [`Self::crash`]ed).
 pub struct Spawned {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    task: JoinHandle<Result<(), String>>,
 }
 
 impl Spawned {
@@ -34,12 +32,8 @@ impl Spawned {
             let _ = stopped.await;
         });
         let serving = run(listener, shutdown);
-        let task = tokio::spawn(async move {
-            if let Err(error) = serving.await {
-                panic!("the service under test failed: {error}");
-            }
-        });
-        let spawned = Self {
+        let task = tokio::spawn(async move { serving.await.map_err(|e| e.to_string()) });
+        let mut spawned = Self {
             addr,
             stop: Some(stop),
             task,
@@ -48,13 +42,13 @@ impl Spawned {
         spawned
     }
 
-    async fn wait_until_serving(&self) {
+    async fn wait_until_serving(&mut self) {
         use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
         for _ in 0..250 {
-            assert!(
-                !self.task.is_finished(),
-                "the service under test stopped while starting"
-            );
+            if self.task.is_finished() {
+                let outcome = (&mut self.task).await;
+                panic!("the service under test stopped while starting: {outcome:?}");
+            }
             if let Ok(channel) = Channel::from_shared(self.url())
                 .expect("url")
                 .connect()
@@ -91,13 +85,17 @@ impl Spawned {
         self.task.abort();
     }
 
-    /// Stops the service gracefully and waits for it.
-    pub async fn stop(mut self) {
+    /// Stops the service gracefully, waits for it, and returns how its `run`
+    /// ended: a service that fails on shutdown is an `Err` to assert on.
+    pub async fn stop(mut self) -> Result<(), String> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
-        let _ = task.await;
+        let task = std::mem::replace(&mut self.task, tokio::spawn(async { Ok(()) }));
+        match task.await {
+            Ok(outcome) => outcome,
+            Err(join) => Err(format!("the service under test panicked: {join}")),
+        }
     }
 }
 

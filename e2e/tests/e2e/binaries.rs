@@ -5,25 +5,16 @@
 //! respects `CARGO_TARGET_DIR` and the profile the tests run in. The other
 //! profile, `$CARGO_TARGET_DIR` and `./target` are fallbacks;
 //! `BAZAAR_E2E_BIN_DIR` overrides them all.
-//!
-//! The REST gateway is optional: its tests run only when `bazaar-gateway`
-//! is a package of this workspace (so a stale binary of a package that is
-//! not is never tested).
 
 use std::{
     path::{Path, PathBuf},
-    process::Command,
     sync::OnceLock,
 };
-
-use bazaar_devstack::Service;
 
 /// The binaries of one build.
 #[derive(Debug)]
 pub struct Binaries {
     pub dir: PathBuf,
-    /// Whether the REST gateway is built and part of the workspace.
-    pub gateway: bool,
 }
 
 /// The repository's root directory.
@@ -38,12 +29,13 @@ pub fn binaries() -> &'static Binaries {
     BINARIES.get_or_init(locate)
 }
 
-/// Every binary the suite needs; the gateway is checked separately.
-const REQUIRED: [&str; 5] = [
+/// Every binary the suite needs.
+const REQUIRED: [&str; 6] = [
     "bazaar-user",
     "bazaar-product",
     "bazaar-payment",
     "bazaar-order",
+    "bazaar-gateway",
     "bazaar-devstack",
 ];
 
@@ -59,21 +51,7 @@ fn locate() -> Binaries {
                  first (`make test` does). Looked in: {candidates:?}"
             )
         });
-    let member = workspace_has_gateway();
-    let built = dir.join(Service::Gateway.binary()).is_file();
-    assert!(
-        !member || built,
-        "bazaar-gateway is a workspace package but {} is missing: \
-         run `cargo build --workspace --bins` first (`make test` does)",
-        dir.join(Service::Gateway.binary()).display()
-    );
-    if !member {
-        eprintln!("e2e: bazaar-gateway is not part of this workspace; REST tests are skipped");
-    }
-    Binaries {
-        dir,
-        gateway: member && built,
-    }
+    Binaries { dir }
 }
 
 fn candidates() -> Vec<PathBuf> {
@@ -107,32 +85,4 @@ fn candidates() -> Vec<PathBuf> {
         dirs.push(target.join("release"));
     }
     dirs
-}
-
-/// Asks cargo whether `bazaar-gateway` is a package of this workspace.
-fn workspace_has_gateway() -> bool {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-    let output = Command::new(cargo)
-        .args([
-            "metadata",
-            "--no-deps",
-            "--offline",
-            "--format-version",
-            "1",
-        ])
-        .current_dir(workspace_root())
-        .output()
-        .expect("run cargo metadata");
-    assert!(
-        output.status.success(),
-        "cargo metadata failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let metadata: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
-    metadata["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|package| package["name"] == "bazaar-gateway")
 }

@@ -30,7 +30,6 @@ impl Launcher {
     fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut stack = Stack::local(dir.path().join("data"));
-        stack.gateway = binaries().gateway;
         let mut args = vec![
             "--bin-dir".to_owned(),
             binaries().dir.display().to_string(),
@@ -41,9 +40,6 @@ impl Launcher {
             stack.ports.set(service, port);
             args.push(format!("--{}-port", service.name()));
             args.push(port.to_string());
-        }
-        if !stack.gateway {
-            args.push("--no-gateway".to_owned());
         }
         let mut command = Command::new(binaries().dir.join("bazaar-devstack"));
         command

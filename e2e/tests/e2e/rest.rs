@@ -7,21 +7,16 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    binaries::binaries,
     journeys::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, SEEDED_PRODUCTS, cards},
     rest_client::{Reply, Rest, int, text},
     system::System,
 };
 
-/// A system with its gateway, or `None` (and a note) without one.
-async fn start() -> Option<(System, Rest)> {
-    if !binaries().gateway {
-        eprintln!("skipped: the REST gateway is not part of this workspace");
-        return None;
-    }
+/// A system and a REST client of its gateway.
+async fn start() -> (System, Rest) {
     let system = System::start().await;
     let rest = Rest::new(&system.rest_url());
-    Some((system, rest))
+    (system, rest)
 }
 
 fn ok(reply: &Reply, what: &str) {
@@ -128,9 +123,7 @@ fn query_value(value: &str) -> String {
 
 #[tokio::test]
 async fn rest_a_customer_registers_browses_buys_watches_and_cancels() {
-    let Some((system, rest)) = start().await else {
-        return;
-    };
+    let (system, rest) = start().await;
     let ada = register(&rest, "ada").await;
     let admin = login(&rest, ADMIN_EMAIL, ADMIN_PASSWORD).await;
 
@@ -239,9 +232,7 @@ async fn rest_a_customer_registers_browses_buys_watches_and_cancels() {
 
 #[tokio::test]
 async fn rest_an_admin_creates_and_reprices_a_product() {
-    let Some((system, rest)) = start().await else {
-        return;
-    };
+    let (system, rest) = start().await;
     let admin = login(&rest, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let ada = register(&rest, "ada").await;
     let teapot = json!({
@@ -286,9 +277,7 @@ async fn rest_an_admin_creates_and_reprices_a_product() {
 
 #[tokio::test]
 async fn rest_a_declined_card_fails_the_order() {
-    let Some((system, rest)) = start().await else {
-        return;
-    };
+    let (system, rest) = start().await;
     let ada = register(&rest, "ada").await;
     let products = rest.get("/v1/products?page_size=1", None).await;
     let item_id = text(&products.body["products"][0]["id"]);
@@ -312,9 +301,7 @@ async fn rest_a_declined_card_fails_the_order() {
 
 #[tokio::test]
 async fn rest_another_customer_cannot_see_my_order() {
-    let Some((system, rest)) = start().await else {
-        return;
-    };
+    let (system, rest) = start().await;
     let ada = register(&rest, "ada").await;
     let bob = register(&rest, "bob").await;
     let products = rest.get("/v1/products?page_size=1", None).await;
@@ -354,9 +341,7 @@ async fn rest_another_customer_cannot_see_my_order() {
 
 #[tokio::test]
 async fn rest_the_edge_serves_health_docs_and_structured_errors() {
-    let Some((system, rest)) = start().await else {
-        return;
-    };
+    let (system, rest) = start().await;
     ok(&rest.get("/healthz", None).await, "healthz");
     ok(&rest.get("/readyz", None).await, "readyz");
     let openapi = rest.get("/openapi.json", None).await;

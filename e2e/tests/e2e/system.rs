@@ -89,7 +89,6 @@ impl System {
         };
         let mut stack = Stack::local(&data_dir);
         stack.databases = urls;
-        stack.gateway = binaries().gateway;
         for (service, port) in Service::ALL.into_iter().zip(free_ports()) {
             stack.ports.set(service, port);
         }

@@ -4,7 +4,6 @@
 use bazaar_devstack::{Service, journey};
 
 use crate::{
-    binaries::binaries,
     journeys::{admin, cards, customer, order_of, place, settled},
     shell::{available, bash, grpcurl, grpcurl_path},
     system::System,
@@ -180,10 +179,6 @@ async fn the_printed_grpcurl_journey_works_verbatim() {
 
 #[tokio::test]
 async fn the_printed_curl_journey_works_verbatim() {
-    if !binaries().gateway {
-        eprintln!("skipped: the REST gateway is not part of this workspace");
-        return;
-    }
     assert!(available("curl"), "the journey needs curl");
     let system = System::start().await;
     let script = journey::curl(&system.rest_url());

@@ -25,14 +25,12 @@ struct Product {
 async fn product_behind_gateway() -> Product {
     let db = TestDatabase::create(Backend::Sqlite).await;
     let signer = TokenSigner::generate(&AuthConfig::default()).expect("signing key");
-    let mut service = bazaar_product::config::Config {
-        server: ServerConfig::default(),
-        database: db.config.clone(),
-        seed_catalog: false,
-        ..Default::default()
-    };
-    service.auth.keys = vec![signer.jwk().clone()];
-    service.auth.jwks_url = None;
+    let mut service = bazaar_product::config::Config::default();
+    service.shared.server = ServerConfig::default();
+    service.shared.database = db.config.clone();
+    service.shared.auth.keys = vec![signer.jwk().clone()];
+    service.shared.auth.jwks_url = None;
+    service.settings.seed_catalog = false;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

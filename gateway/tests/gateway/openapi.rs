@@ -11,8 +11,9 @@ use crate::{
     upstreams::{LIBRARY_SET, SHAPES_SET},
 };
 
-/// Runs `gateway/scripts/validate-openapi.sh` on the document; skips (with a
-/// notice) only when the validator cannot be installed.
+/// Runs `gateway/scripts/validate-openapi.sh` on the document. Outside CI a
+/// validator that cannot be installed is a notice; under CI (`CI` set) it
+/// fails the test, so the check can never silently stop running.
 fn validate(spec: &[u8]) {
     let file = descriptor_file(spec);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/validate-openapi.sh");
@@ -22,7 +23,7 @@ fn validate(spec: &[u8]) {
         .expect("run the validator");
     match output.status.code() {
         Some(0) => {}
-        Some(3) => eprintln!(
+        Some(3) if std::env::var_os("CI").is_none() => eprintln!(
             "NOTICE: openapi-spec-validator unavailable (PyPI unreachable?); OpenAPI validation skipped: {}",
             String::from_utf8_lossy(&output.stderr)
         ),

@@ -1,26 +1,18 @@
-//! The order service's configuration (`BAZAAR__...` over defaults).
+//! The order service's configuration: the shared sections plus the clients
+//! of product and payment, their retries and the `[saga]` section.
 
 use std::time::Duration;
 
-use bazaar_runtime::{
-    auth::AuthConfig,
-    client::{ClientConfig, RetryPolicy},
-    db::DatabaseConfig,
-    server::ServerConfig,
-    telemetry::TelemetryConfig,
-};
+use bazaar_runtime::client::{ClientConfig, RetryPolicy};
 use serde::{Deserialize, Serialize};
 
-/// The gRPC port the order service listens on by default.
-pub const DEFAULT_PORT: u16 = 50053;
+/// The order service's whole configuration.
+pub type Config = bazaar_runtime::service::Config<Settings>;
 
+/// What only the order service configures.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Config {
-    pub server: ServerConfig,
-    pub telemetry: TelemetryConfig,
-    pub database: DatabaseConfig,
-    pub auth: AuthConfig,
+pub struct Settings {
     /// The product service (stock).
     pub product: ClientConfig,
     /// The payment service (charges).
@@ -31,16 +23,14 @@ pub struct Config {
     pub saga: SagaConfig,
 }
 
-impl Default for Config {
+impl bazaar_runtime::service::Settings for Settings {
+    const NAME: &'static str = "order";
+    const DEFAULT_PORT: u16 = 50053;
+}
+
+impl Default for Settings {
     fn default() -> Self {
         Self {
-            server: ServerConfig::with_port(DEFAULT_PORT),
-            telemetry: TelemetryConfig::default(),
-            database: DatabaseConfig::sqlite_default("order"),
-            auth: AuthConfig {
-                jwks_url: Some("http://127.0.0.1:50051".to_owned()),
-                ..AuthConfig::default()
-            },
             product: ClientConfig::for_url("http://127.0.0.1:50052"),
             payment: ClientConfig::for_url("http://127.0.0.1:50054"),
             retries: RetryPolicy::default(),
@@ -50,7 +40,7 @@ impl Default for Config {
 }
 
 /// The `[saga]` section.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SagaConfig {
     /// How long a request owns an order's saga before the recovery worker may

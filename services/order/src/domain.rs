@@ -3,5 +3,8 @@
 pub mod order;
 pub mod page;
 
-pub use order::{IdempotencyKey, LineItem, Order, OrderId, PlaceCommand, SagaState};
+pub use order::{
+    CardSummary, IdempotencyKey, LineItem, Order, OrderId, OrderStatus, PaymentId, PlaceCommand,
+    ProductId, SagaState,
+};
 pub use page::{PageSize, PageToken};

@@ -1,11 +1,17 @@
 //! The gRPC face of the order service: authorise, parse, drive, map errors.
+//!
+//! Parsing requests into domain commands lives in `parse`, turning domain
+//! values into messages in `convert`; the domain knows nothing of protobuf.
+
+mod convert;
+mod parse;
 
 use std::{sync::Arc, time::Duration};
 
 use bazaar_proto::order::v1::{
-    CancelOrderRequest, CancelOrderResponse, GetOrderRequest, GetOrderResponse, ListOrdersRequest,
-    ListOrdersResponse, PlaceOrderRequest, PlaceOrderResponse, ShipOrderRequest, ShipOrderResponse,
-    WatchOrderRequest, WatchOrderResponse, order_service_server::OrderService,
+    self as pb, CancelOrderRequest, CancelOrderResponse, GetOrderRequest, GetOrderResponse,
+    ListOrdersRequest, ListOrdersResponse, PlaceOrderRequest, PlaceOrderResponse, ShipOrderRequest,
+    ShipOrderResponse, WatchOrderRequest, WatchOrderResponse, order_service_server::OrderService,
 };
 use bazaar_runtime::{
     auth::{Principal, principal},
@@ -17,7 +23,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{Order, OrderId, PageSize, PageToken, PlaceCommand, SagaState},
+    config::SagaConfig,
+    domain::{Order, OrderId, PageToken, SagaState},
     saga::Saga,
     store::{Change, Created, NewOrder, OrderStore},
 };
@@ -33,20 +40,19 @@ pub struct OrderApi<S> {
 }
 
 impl<S: OrderStore> OrderApi<S> {
-    pub fn new(saga: Arc<Saga<S>>, lease: Duration, duplicate_wait: Duration) -> Self {
+    pub fn new(saga: Arc<Saga<S>>, config: SagaConfig) -> Self {
         Self {
             saga,
-            lease,
-            duplicate_wait,
+            lease: config.lease,
+            duplicate_wait: config.duplicate_wait,
         }
     }
 
     /// The order `raw_id` if the caller may see it; NOT_FOUND otherwise, so
     /// other customers' order ids cannot be probed.
     async fn visible_order(&self, caller: &Principal, raw_id: &str) -> Result<Order, ServiceError> {
-        let id = OrderId::parse(raw_id).map_err(|e| ServiceError::invalid("order_id", e))?;
-        let id = id.as_string();
-        match self.saga.store().get(&id).await? {
+        let id = parse::order_id(raw_id)?;
+        match self.saga.store().get(id).await? {
             Some(order) if caller.may_access(&order.customer_id) => Ok(order),
             _ => Err(ServiceError::NotFound(format!("order {id}"))),
         }
@@ -56,7 +62,7 @@ impl<S: OrderStore> OrderApi<S> {
     async fn settled(&self, order: Order) -> Result<Order, ServiceError> {
         let mut events = self.saga.events().subscribe();
         let deadline = tokio::time::Instant::now() + self.duplicate_wait;
-        let mut current = match self.saga.store().get(&order.id).await? {
+        let mut current = match self.saga.store().get(order.id).await? {
             Some(current) => current,
             None => order,
         };
@@ -69,7 +75,7 @@ impl<S: OrderStore> OrderApi<S> {
                     Ok(changed) if changed.id == current.id => current = changed,
                     Ok(_) => {}
                     Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {
-                        if let Some(fresh) = self.saga.store().get(&current.id).await? {
+                        if let Some(fresh) = self.saga.store().get(current.id).await? {
                             current = fresh;
                         }
                     }
@@ -78,7 +84,7 @@ impl<S: OrderStore> OrderApi<S> {
                     if tokio::time::Instant::now() >= deadline {
                         break;
                     }
-                    if let Some(fresh) = self.saga.store().get(&current.id).await? {
+                    if let Some(fresh) = self.saga.store().get(current.id).await? {
                         current = fresh;
                     }
                 }
@@ -95,14 +101,13 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
         request: Request<PlaceOrderRequest>,
     ) -> Result<Response<PlaceOrderResponse>, Status> {
         let customer_id = principal(&request)?.user_id.clone();
-        let command =
-            PlaceCommand::parse(request.into_inner()).map_err(ServiceError::InvalidArgument)?;
+        let (command, card) = parse::place_order(request.into_inner())?;
         let lease = i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX);
         let created = self
             .saga
             .store()
             .create(NewOrder {
-                id: OrderId::new().as_string(),
+                id: OrderId::generate(),
                 customer_id: &customer_id,
                 idempotency_key: command.idempotency_key.as_str(),
                 fingerprint: &command.fingerprint,
@@ -114,7 +119,7 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
             Created::New(order) => {
                 tracing::info!(order_id = %order.id, %customer_id, "order placed");
                 self.saga.events().publish(&order);
-                let driven = self.saga.drive(order, Some(&command.card)).await?;
+                let driven = self.saga.drive(order, Some(&card)).await?;
                 if let Some(error) = driven.error {
                     return Err(error);
                 }
@@ -130,7 +135,7 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
             Created::Existing(order) => self.settled(order).await?,
         };
         Ok(Response::new(PlaceOrderResponse {
-            order: Some(order.to_proto()),
+            order: Some((&order).into()),
         }))
     }
 
@@ -143,7 +148,7 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
             .visible_order(caller, &request.get_ref().order_id)
             .await?;
         Ok(Response::new(GetOrderResponse {
-            order: Some(order.to_proto()),
+            order: Some((&order).into()),
         }))
     }
 
@@ -164,18 +169,8 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
                 .into());
             }
         };
-        let mut violations = bazaar_runtime::status::FieldViolations::default();
-        let size = violations.check("page_size", PageSize::parse(message.page_size));
-        let after = if message.page_token.is_empty() {
-            None
-        } else {
-            violations.check(
-                "page_token",
-                PageToken::decode(&message.page_token, &filter),
-            )
-        };
-        violations.into_result()?;
-        let size = size.map_or(20, PageSize::get);
+        let (size, after) = parse::page(message, &filter)?;
+        let size = size.get();
         let customer = (!filter.is_empty()).then_some(filter.as_str());
         let mut orders = self
             .saga
@@ -189,7 +184,7 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
                 .map(|last| {
                     PageToken {
                         created_at: last.created_at,
-                        id: last.id.clone(),
+                        id: last.id,
                         filter: filter.clone(),
                     }
                     .encode()
@@ -199,7 +194,7 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
             String::new()
         };
         Ok(Response::new(ListOrdersResponse {
-            orders: orders.iter().map(Order::to_proto).collect(),
+            orders: orders.iter().map(pb::Order::from).collect(),
             next_page_token,
         }))
     }
@@ -263,7 +258,7 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
             }
         };
         Ok(Response::new(CancelOrderResponse {
-            order: Some(order.to_proto()),
+            order: Some((&order).into()),
         }))
     }
 
@@ -299,7 +294,7 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
             }
         };
         Ok(Response::new(ShipOrderResponse {
-            order: Some(order.to_proto()),
+            order: Some((&order).into()),
         }))
     }
 
@@ -328,9 +323,9 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
                     event = events.recv() => match event {
                         Ok(changed) if changed.id == last.id => Some(changed),
                         Ok(_) => None,
-                        Err(RecvError::Lagged(_) | RecvError::Closed) => store.get(&last.id).await.ok().flatten(),
+                        Err(RecvError::Lagged(_) | RecvError::Closed) => store.get(last.id).await.ok().flatten(),
                     },
-                    _ = poll.tick() => store.get(&last.id).await.ok().flatten(),
+                    _ = poll.tick() => store.get(last.id).await.ok().flatten(),
                     () = sender.closed() => return,
                 };
                 if let Some(next) = next
@@ -352,6 +347,6 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
 
 fn watched(order: &Order) -> WatchOrderResponse {
     WatchOrderResponse {
-        order: Some(order.to_proto()),
+        order: Some(order.into()),
     }
 }

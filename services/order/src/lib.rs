@@ -15,81 +15,39 @@ pub mod store;
 
 use std::{future::Future, sync::Arc};
 
-use bazaar_proto::{
-    order::v1::order_service_server::OrderServiceServer,
-    payment::v1::payment_service_client::PaymentServiceClient,
-    product::v1::product_service_client::ProductServiceClient,
-};
-use bazaar_runtime::{
-    auth::{AuthLayer, verifier_from_config},
-    client::traced_channel,
-    db::Database,
-    server::ServerBuilder,
-};
+use bazaar_proto::order::v1::order_service_server::OrderServiceServer;
+use bazaar_runtime::{auth::AuthLayer, service::App};
 use tokio::net::TcpListener;
-use tower::Layer;
+use tower::Layer as _;
 
-use crate::{
-    config::Config, events::Events, grpc::OrderApi, saga::Saga, store::sql::SqlOrderStore,
-};
+pub use config::Config;
+#[cfg(feature = "testing")]
+pub use saga::hooks::{HaltPoint, Halted, Hooks, run_with_hooks};
 
-pub use saga::Hooks;
+use crate::{grpc::OrderApi, saga::Saga, store::sql::SqlOrderStore};
 
-/// Serves the order service until `shutdown` completes.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    run_with_hooks(config, listener, shutdown, Hooks::default()).await
+    serve(config, listener, shutdown, |saga| saga).await
 }
 
-/// [`run`] with test hooks (see [`Hooks`]).
-pub async fn run_with_hooks(
+/// Serves as [`run`] does, after `prepare` (test hooks) has set the saga up.
+pub(crate) async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
-    hooks: Hooks,
+    prepare: impl FnOnce(Saga<SqlOrderStore>) -> Saga<SqlOrderStore>,
 ) -> anyhow::Result<()> {
-    let db = Database::connect(&config.database, store::sql::MIGRATIONS).await?;
-    let store = Arc::new(SqlOrderStore::new(db.clone()));
-    let saga = Arc::new(Saga::new(
-        store,
-        ProductServiceClient::new(traced_channel(&config.product)?),
-        PaymentServiceClient::new(traced_channel(&config.payment)?),
-        config.retries.clone(),
-        Events::new(),
-        hooks,
-    ));
-
-    let (stop_recovery, stopped) = tokio::sync::watch::channel(false);
-    let recovery = tokio::spawn(recovery::run(
-        Arc::clone(&saga),
-        config.saga.recovery_interval,
-        config.saga.lease,
-        stopped,
-    ));
-    // Dropping `run` (as a crash test does) must take the worker with it.
-    let _recovery_guard = AbortOnDrop(recovery.abort_handle());
-
-    let api = OrderApi::new(saga, config.saga.lease, config.saga.duplicate_wait);
-    let verifier = verifier_from_config(&config.auth)?;
-    let auth = AuthLayer::new(verifier);
-    let served = ServerBuilder::new(config.server)
-        .file_descriptor_set(bazaar_proto::FILE_DESCRIPTOR_SET)
-        .add_service(auth.layer(OrderServiceServer::new(api)))
-        .serve(listener, shutdown)
-        .await;
-    let _ = stop_recovery.send(true);
-    let _ = recovery.await;
-    db.close().await;
-    Ok(served?)
-}
-
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    let mut app = App::start(config.shared, store::sql::MIGRATIONS).await?;
+    let store = Arc::new(SqlOrderStore::new(app.db().clone()));
+    let saga = Arc::new(prepare(Saga::connect(store, &config.settings)?));
+    let (recovering, timing) = (Arc::clone(&saga), config.settings.saga);
+    app.spawn(move |stopped| recovery::run(recovering, timing, stopped));
+    let api = OrderApi::new(saga, timing);
+    let auth = AuthLayer::new(app.verifier()?);
+    let service = auth.layer(OrderServiceServer::new(api));
+    Ok(app.serve(service, listener, shutdown).await?)
 }

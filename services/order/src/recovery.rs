@@ -1,24 +1,24 @@
 //! The recovery worker: finishes sagas that no request is driving any more
 //! (the request's process died, or a dependency's outcome was unknown).
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use bazaar_runtime::db::now_micros;
 
-use crate::{saga::Saga, store::OrderStore};
+use crate::{config::SagaConfig, saga::Saga, store::OrderStore};
 
 /// Orders taken per sweep.
 const BATCH: u32 = 50;
 
-/// Sweeps every `interval` until `stop` completes. An order is taken only once
-/// its lease has run out, and leased again for `lease` while it is driven.
+/// Sweeps every `config.recovery_interval` until `stop` turns true. An order
+/// is taken only once its lease has run out, and leased again for
+/// `config.lease` while it is driven.
 pub async fn run<S: OrderStore>(
     saga: Arc<Saga<S>>,
-    interval: Duration,
-    lease: Duration,
+    config: SagaConfig,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let lease_micros = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
+    let lease_micros = i64::try_from(config.lease.as_micros()).unwrap_or(i64::MAX);
     loop {
         if *stop.borrow() {
             return;
@@ -31,7 +31,7 @@ pub async fn run<S: OrderStore>(
         {
             Ok(orders) => {
                 for order in orders {
-                    let id = order.id.clone();
+                    let id = order.id;
                     match saga.drive(order, None).await {
                         Ok(driven) => tracing::info!(
                             order_id = %id,
@@ -48,7 +48,7 @@ pub async fn run<S: OrderStore>(
         }
         let mut stop = stop.clone();
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(config.recovery_interval) => {}
             _ = stop.changed() => return,
         }
     }

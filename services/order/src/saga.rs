@@ -21,35 +21,22 @@ use bazaar_proto::{
     },
 };
 use bazaar_runtime::{
-    client::{RetryPolicy, TracedChannel, never_delivered, retry},
+    client::{ClientError, RetryPolicy, TracedChannel, never_delivered, retry, traced_channel},
     status::ServiceError,
 };
 use tonic::{Code, Status};
 
+#[cfg(feature = "testing")]
+pub mod hooks;
+
+#[cfg(feature = "testing")]
+use self::hooks::Hooks;
 use crate::{
-    domain::{Order, SagaState},
+    config::Settings,
+    domain::{Order, OrderId, PaymentId, ProductId, SagaState},
     events::Events,
     store::{Change, OrderStore},
 };
-
-/// Test hooks that stop a saga dead, as if the process had died there.
-#[derive(Debug, Clone, Default)]
-pub struct Hooks {
-    /// Right after this state is persisted (before the call it names).
-    pub halt_after: Option<SagaState>,
-    /// Right after the call of this state answered, before its outcome is
-    /// persisted.
-    pub halt_before_leaving: Option<SagaState>,
-}
-
-impl Hooks {
-    async fn halt_if(&self, hook: Option<SagaState>, state: SagaState, order_id: &str) {
-        if hook == Some(state) {
-            tracing::warn!(%order_id, state = state.as_str(), "halting (test hook)");
-            std::future::pending::<()>().await;
-        }
-    }
-}
 
 /// What a step did.
 enum Step {
@@ -66,6 +53,7 @@ pub struct Saga<S> {
     payment: PaymentServiceClient<TracedChannel>,
     retries: RetryPolicy,
     events: Events,
+    #[cfg(feature = "testing")]
     hooks: Hooks,
 }
 
@@ -78,22 +66,47 @@ pub struct Driven {
 }
 
 impl<S: OrderStore> Saga<S> {
-    pub fn new(
-        store: Arc<S>,
-        product: ProductServiceClient<TracedChannel>,
-        payment: PaymentServiceClient<TracedChannel>,
-        retries: RetryPolicy,
-        events: Events,
-        hooks: Hooks,
-    ) -> Self {
-        Self {
+    /// A saga over `store`, calling product and payment as `settings` say.
+    pub fn connect(store: Arc<S>, settings: &Settings) -> Result<Self, ClientError> {
+        Ok(Self {
             store,
-            product,
-            payment,
-            retries,
-            events,
-            hooks,
-        }
+            product: ProductServiceClient::new(traced_channel(&settings.product)?),
+            payment: PaymentServiceClient::new(traced_channel(&settings.payment)?),
+            retries: settings.retries.clone(),
+            events: Events::new(),
+            #[cfg(feature = "testing")]
+            hooks: Hooks::default(),
+        })
+    }
+
+    /// The saga halting where `hooks` say.
+    #[cfg(feature = "testing")]
+    pub fn with_hooks(self, hooks: Hooks) -> Self {
+        Self { hooks, ..self }
+    }
+
+    /// Halts for good right after `state` is persisted, if a test hook says
+    /// so; nothing at all without the `testing` feature.
+    #[inline]
+    async fn halt_after(&self, state: SagaState, order_id: OrderId) {
+        #[cfg(feature = "testing")]
+        self.hooks
+            .check(hooks::HaltPoint::After(state), order_id)
+            .await;
+        #[cfg(not(feature = "testing"))]
+        let _ = (state, order_id);
+    }
+
+    /// Halts for good once the call of `state` answered, before its outcome
+    /// is persisted, if a test hook says so; nothing without `testing`.
+    #[inline]
+    async fn halt_before_leaving(&self, state: SagaState, order_id: OrderId) {
+        #[cfg(feature = "testing")]
+        self.hooks
+            .check(hooks::HaltPoint::BeforeLeaving(state), order_id)
+            .await;
+        #[cfg(not(feature = "testing"))]
+        let _ = (state, order_id);
     }
 
     pub fn store(&self) -> &Arc<S> {
@@ -111,9 +124,7 @@ impl<S: OrderStore> Saga<S> {
         card: Option<&Card>,
     ) -> Result<Driven, ServiceError> {
         let mut error = None;
-        self.hooks
-            .halt_if(self.hooks.halt_after, order.state, &order.id)
-            .await;
+        self.halt_after(order.state, order.id).await;
         loop {
             let step = match order.state {
                 SagaState::Reserving => match card {
@@ -137,9 +148,7 @@ impl<S: OrderStore> Saga<S> {
             };
             match step {
                 Step::Moved(next) => {
-                    self.hooks
-                        .halt_if(self.hooks.halt_after, next.state, &next.id)
-                        .await;
+                    self.halt_after(next.state, next.id).await;
                     order = next;
                 }
                 Step::Blocked(order) => return Ok(Driven { order, error }),
@@ -150,9 +159,7 @@ impl<S: OrderStore> Saga<S> {
     /// Persists a transition and announces it; if something else moved the
     /// order first, continues from where it is now.
     async fn go(&self, order: &Order, to: SagaState, change: Change) -> Result<Step, ServiceError> {
-        self.hooks
-            .halt_if(self.hooks.halt_before_leaving, order.state, &order.id)
-            .await;
+        self.halt_before_leaving(order.state, order.id).await;
         match self.store.transition(order, to, change).await? {
             Some(moved) => {
                 tracing::info!(order_id = %moved.id, from = order.state.as_str(), to = to.as_str(), "order moved");
@@ -162,7 +169,7 @@ impl<S: OrderStore> Saga<S> {
             None => {
                 let current = self
                     .store
-                    .get(&order.id)
+                    .get(order.id)
                     .await?
                     .ok_or_else(|| ServiceError::internal("an order vanished"))?;
                 Ok(Step::Moved(current))
@@ -182,12 +189,12 @@ impl<S: OrderStore> Saga<S> {
         error: &mut Option<Status>,
     ) -> Result<Step, ServiceError> {
         let request = ReserveStockRequest {
-            order_id: order.id.clone(),
+            order_id: order.id.to_string(),
             items: order
                 .items
                 .iter()
                 .map(|item| StockItem {
-                    product_id: item.product_id.clone(),
+                    product_id: item.product_id.to_string(),
                     quantity: i32::try_from(item.quantity).unwrap_or(i32::MAX),
                 })
                 .collect(),
@@ -258,8 +265,8 @@ impl<S: OrderStore> Saga<S> {
             return Err(ServiceError::internal("a priced order has no total"));
         };
         let request = ChargeRequest {
-            idempotency_key: order.id.clone(),
-            order_id: order.id.clone(),
+            idempotency_key: order.id.to_string(),
+            order_id: order.id.to_string(),
             amount: Some(total.to_wire()),
             card: Some(card.clone()),
         };
@@ -270,7 +277,10 @@ impl<S: OrderStore> Saga<S> {
             .await;
         match charged {
             Ok(response) => {
-                let payment_id = response.payment.map(|p| p.id).unwrap_or_default();
+                let payment_id = match response.payment {
+                    Some(payment) => Some(payment_id(&payment.id)?),
+                    None => None,
+                };
                 self.paid(order, payment_id).await
             }
             Err(status) if status.code() == Code::FailedPrecondition => {
@@ -310,7 +320,7 @@ impl<S: OrderStore> Saga<S> {
         charge_error: Option<&Status>,
     ) -> Result<Step, ServiceError> {
         let request = LookupPaymentRequest {
-            idempotency_key: order.id.clone(),
+            idempotency_key: order.id.to_string(),
         };
         let found = self
             .call(&self.payment, request, |mut c, r| async move {
@@ -323,7 +333,9 @@ impl<S: OrderStore> Saga<S> {
                 match payment.status() {
                     PaymentStatus::Succeeded
                     | PaymentStatus::PartiallyRefunded
-                    | PaymentStatus::Refunded => self.paid(order, payment.id).await,
+                    | PaymentStatus::Refunded => {
+                        self.paid(order, Some(payment_id(&payment.id)?)).await
+                    }
                     PaymentStatus::Declined => {
                         let reason = format!(
                             "card declined: {}",
@@ -350,9 +362,13 @@ impl<S: OrderStore> Saga<S> {
         }
     }
 
-    async fn paid(&self, order: &Order, payment_id: String) -> Result<Step, ServiceError> {
+    async fn paid(
+        &self,
+        order: &Order,
+        payment_id: Option<PaymentId>,
+    ) -> Result<Step, ServiceError> {
         let change = Change {
-            payment_id: Some(payment_id),
+            payment_id,
             ..Change::default()
         };
         self.go(order, SagaState::Committing, change).await
@@ -360,7 +376,7 @@ impl<S: OrderStore> Saga<S> {
 
     async fn commit(&self, order: &Order) -> Result<Step, ServiceError> {
         let request = CommitReservationRequest {
-            order_id: order.id.clone(),
+            order_id: order.id.to_string(),
         };
         let committed = self
             .call(&self.product, request, |mut c, r| async move {
@@ -389,7 +405,7 @@ impl<S: OrderStore> Saga<S> {
     /// Hands the stock back, then moves to `then`.
     async fn release(&self, order: &Order, then: SagaState) -> Result<Step, ServiceError> {
         let request = ReleaseReservationRequest {
-            order_id: order.id.clone(),
+            order_id: order.id.to_string(),
         };
         let released = self
             .call(&self.product, request, |mut c, r| async move {
@@ -439,14 +455,14 @@ impl<S: OrderStore> Saga<S> {
     /// Refunds whatever is left of the order's payment (if it has one), once
     /// per `purpose`.
     async fn refund_payment(&self, order: &Order, purpose: &str) -> Result<(), Status> {
-        if order.payment_id.is_empty() {
+        let Some(payment_id) = order.payment_id else {
             return Ok(());
-        }
+        };
         let request = RefundRequest {
-            payment_id: order.payment_id.clone(),
+            payment_id: payment_id.to_string(),
             amount: None,
             idempotency_key: format!("{purpose}-{}", order.id),
-            reason: order.failure_reason.clone(),
+            reason: order.failure_reason.clone().unwrap_or_default(),
         };
         self.call(&self.payment, request, |mut c, r| async move {
             c.refund(r).await
@@ -475,6 +491,14 @@ impl<S: OrderStore> Saga<S> {
     }
 }
 
+/// The id payment gave a charge: always one of its UUIDs, so anything else
+/// is a fault to report rather than an id to keep.
+fn payment_id(raw: &str) -> Result<PaymentId, ServiceError> {
+    PaymentId::parse(raw).map_err(|e| {
+        ServiceError::internal(format!("the payment service sent a payment id that {e}"))
+    })
+}
+
 /// Each line's name and price from the reservation, and the order's total.
 fn price(
     order: &Order,
@@ -486,7 +510,7 @@ fn price(
         let reserved = reservation
             .items
             .iter()
-            .find(|r| r.product_id == item.product_id)
+            .find(|r| ProductId::parse(&r.product_id) == Ok(item.product_id))
             .ok_or_else(|| format!("product {} was not reserved", item.product_id))?;
         let unit = Money::from_wire(reserved.unit_price.as_ref())
             .map_err(|e| format!("product {} has no usable price: {e}", item.product_id))?;

@@ -8,7 +8,7 @@ use std::future::Future;
 use bazaar_domain::Money;
 use bazaar_runtime::status::ServiceError;
 
-use crate::domain::{Order, PageToken, SagaState};
+use crate::domain::{Order, OrderId, PageToken, PaymentId, ProductId, SagaState};
 
 /// The outcome of recording a new order under an idempotency key.
 #[derive(Debug)]
@@ -21,11 +21,11 @@ pub enum Created {
 /// A new order, before its saga starts.
 #[derive(Debug)]
 pub struct NewOrder<'a> {
-    pub id: String,
+    pub id: OrderId,
     pub customer_id: &'a str,
     pub idempotency_key: &'a str,
     pub fingerprint: &'a str,
-    pub items: &'a [(String, u32)],
+    pub items: &'a [(ProductId, u32)],
     pub lease_until: i64,
 }
 
@@ -33,7 +33,7 @@ pub struct NewOrder<'a> {
 #[derive(Debug, Default)]
 pub struct Change {
     pub failure_reason: Option<String>,
-    pub payment_id: Option<String>,
+    pub payment_id: Option<PaymentId>,
     /// Per line (in order): the product's name and unit price, and the total.
     pub priced: Option<(Vec<(String, Money)>, Money)>,
 }
@@ -54,7 +54,7 @@ pub trait OrderStore: Send + Sync + 'static {
         order: NewOrder<'_>,
     ) -> impl Future<Output = Result<Created, ServiceError>> + Send;
 
-    fn get(&self, id: &str) -> impl Future<Output = Result<Option<Order>, ServiceError>> + Send;
+    fn get(&self, id: OrderId) -> impl Future<Output = Result<Option<Order>, ServiceError>> + Send;
 
     /// Moves `order` from its state to `to` if it is still in it, and returns
     /// it as moved; `None` when something else moved it first.

@@ -1,38 +1,23 @@
-//! The payment service's configuration (`BAZAAR__...` over defaults).
+//! The payment service's configuration: the shared sections plus the
+//! simulated processor's `[processor]` section.
 
 use std::time::Duration;
 
-use bazaar_runtime::{
-    auth::AuthConfig, db::DatabaseConfig, server::ServerConfig, telemetry::TelemetryConfig,
-};
 use serde::{Deserialize, Serialize};
 
-/// The gRPC port the payment service listens on by default.
-pub const DEFAULT_PORT: u16 = 50054;
+/// The payment service's whole configuration.
+pub type Config = bazaar_runtime::service::Config<Settings>;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What only the payment service configures.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Config {
-    pub server: ServerConfig,
-    pub telemetry: TelemetryConfig,
-    pub database: DatabaseConfig,
-    pub auth: AuthConfig,
+pub struct Settings {
     pub processor: ProcessorConfig,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::with_port(DEFAULT_PORT),
-            telemetry: TelemetryConfig::default(),
-            database: DatabaseConfig::sqlite_default("payment"),
-            auth: AuthConfig {
-                jwks_url: Some("http://127.0.0.1:50051".to_owned()),
-                ..AuthConfig::default()
-            },
-            processor: ProcessorConfig::default(),
-        }
-    }
+impl bazaar_runtime::service::Settings for Settings {
+    const NAME: &'static str = "payment";
+    const DEFAULT_PORT: u16 = 50054;
 }
 
 /// The `[processor]` section: how the simulated card processor behaves.

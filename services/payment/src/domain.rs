@@ -3,7 +3,8 @@
 pub mod card;
 pub mod payment;
 
-pub use card::{Card, CardBrand, current_month};
+pub use card::{Card, CardBrand, CardError, CardNumber, YearMonth};
 pub use payment::{
     ChargeCommand, IdempotencyKey, Payment, PaymentId, PaymentStatus, Refund, RefundCommand,
+    RefundId,
 };

@@ -1,4 +1,12 @@
-//! The gRPC face of the payment service: parse, act, map errors.
+//! `bazaar.payment.v1.PaymentService` over a [`PaymentStore`] and the
+//! simulated processor.
+//!
+//! Each handler parses the request into a domain command (`parse`), acts,
+//! and converts the result back (`convert`). Every error is a
+//! `ServiceError`, turned into a status by the runtime's one mapping.
+
+mod convert;
+mod parse;
 
 use std::sync::Arc;
 
@@ -10,10 +18,7 @@ use bazaar_runtime::{auth::principal, status::ServiceError};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{
-        ChargeCommand, IdempotencyKey, Payment, PaymentId, PaymentStatus, RefundCommand,
-        current_month,
-    },
+    domain::{ChargeCommand, Payment, PaymentStatus, YearMonth},
     processor::{Outcome, SimulatedProcessor},
     store::{Claim, PaymentStore},
 };
@@ -47,28 +52,28 @@ impl<S: PaymentStore> PaymentApi<S> {
         };
         let outcome = self.processor.charge(&command.card).await;
         if outcome == Outcome::Unavailable {
-            self.store.abandon_charge(&pending.id).await?;
+            self.store.abandon_charge(pending.id).await?;
             return Err(ServiceError::Unavailable(
                 "the card processor is unavailable; nothing was charged, retry later".into(),
             ));
         }
-        let payment = self.store.finish_charge(&pending.id, &outcome).await?;
+        let payment = self.store.finish_charge(pending.id, &outcome).await?;
         settled(payment)
     }
 }
 
 /// A recorded charge as the caller sees it: a decline is an error.
 fn settled(payment: Payment) -> Result<Payment, ServiceError> {
-    match payment.status {
-        PaymentStatus::Succeeded => Ok(payment),
-        PaymentStatus::Declined => Err(ServiceError::failed_precondition(
-            payment.decline_reason.clone(),
-            format!(
-                "card declined: {}",
-                payment.decline_reason.to_lowercase().replace('_', " ")
-            ),
+    match (payment.status, payment.decline_reason.as_deref()) {
+        (PaymentStatus::Succeeded, _) => Ok(payment),
+        (PaymentStatus::Declined, Some(reason)) => Err(ServiceError::failed_precondition(
+            reason,
+            format!("card declined: {}", reason.to_lowercase().replace('_', " ")),
         )),
-        PaymentStatus::Pending => Err(ServiceError::internal("a settled payment is pending")),
+        (PaymentStatus::Declined, None) => Err(ServiceError::internal(
+            "a declined payment has no decline reason",
+        )),
+        (PaymentStatus::Pending, _) => Err(ServiceError::internal("a settled payment is pending")),
     }
 }
 
@@ -78,8 +83,7 @@ impl<S: PaymentStore> PaymentService for PaymentApi<S> {
         &self,
         request: Request<ChargeRequest>,
     ) -> Result<Response<ChargeResponse>, Status> {
-        let command = ChargeCommand::parse(request.get_ref(), current_month())
-            .map_err(ServiceError::InvalidArgument)?;
+        let command = parse::charge(request.into_inner(), YearMonth::current())?;
         let payment = self.charge_once(&command).await?;
         tracing::info!(
             payment_id = %payment.id,
@@ -88,7 +92,7 @@ impl<S: PaymentStore> PaymentService for PaymentApi<S> {
             "charged"
         );
         Ok(Response::new(ChargeResponse {
-            payment: Some(payment.to_proto()),
+            payment: Some(payment.into()),
         }))
     }
 
@@ -96,13 +100,12 @@ impl<S: PaymentStore> PaymentService for PaymentApi<S> {
         &self,
         request: Request<RefundRequest>,
     ) -> Result<Response<RefundResponse>, Status> {
-        let command =
-            RefundCommand::parse(request.get_ref()).map_err(ServiceError::InvalidArgument)?;
+        let command = parse::refund(request.into_inner())?;
         let (payment, refund) = self.store.refund(&command).await?;
         tracing::info!(payment_id = %payment.id, amount = %refund.amount, "refunded");
         Ok(Response::new(RefundResponse {
-            payment: Some(payment.to_proto()),
-            refund: Some(refund.to_proto()),
+            payment: Some(payment.into()),
+            refund: Some(refund.into()),
         }))
     }
 
@@ -111,15 +114,14 @@ impl<S: PaymentStore> PaymentService for PaymentApi<S> {
         request: Request<GetPaymentRequest>,
     ) -> Result<Response<GetPaymentResponse>, Status> {
         principal(&request)?.require_admin()?;
-        let id = PaymentId::parse(&request.get_ref().payment_id)
-            .map_err(|e| ServiceError::invalid("payment_id", e))?;
+        let id = parse::payment_id(&request.get_ref().payment_id)?;
         let payment = self
             .store
-            .get(&id)
+            .get(id)
             .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("payment {}", id.as_string())))?;
+            .ok_or_else(|| ServiceError::NotFound(format!("payment {id}")))?;
         Ok(Response::new(GetPaymentResponse {
-            payment: Some(payment.to_proto()),
+            payment: Some(payment.into()),
         }))
     }
 
@@ -127,15 +129,14 @@ impl<S: PaymentStore> PaymentService for PaymentApi<S> {
         &self,
         request: Request<LookupPaymentRequest>,
     ) -> Result<Response<LookupPaymentResponse>, Status> {
-        let key = IdempotencyKey::parse(&request.get_ref().idempotency_key)
-            .map_err(|e| ServiceError::invalid("idempotency_key", e))?;
+        let key = parse::idempotency_key(&request.get_ref().idempotency_key)?;
         let payment = self
             .store
             .lookup(&key)
             .await?
             .ok_or_else(|| ServiceError::NotFound("payment for this idempotency key".into()))?;
         Ok(Response::new(LookupPaymentResponse {
-            payment: Some(payment.to_proto()),
+            payment: Some(payment.into()),
         }))
     }
 }

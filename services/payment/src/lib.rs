@@ -12,18 +12,14 @@ pub mod store;
 
 use std::{future::Future, sync::Arc};
 
-use bazaar_proto::payment::v1::payment_service_server::PaymentServiceServer;
-use bazaar_runtime::{
-    auth::{AuthLayer, verifier_from_config},
-    db::Database,
-    server::ServerBuilder,
-};
+use bazaar_proto::payment::v1::payment_service_server::{PaymentServiceServer, SERVICE_NAME};
+use bazaar_runtime::{auth::AuthLayer, service::App};
 use tokio::net::TcpListener;
-use tower::Layer;
+use tower::Layer as _;
 
-use crate::{
-    config::Config, grpc::PaymentApi, processor::SimulatedProcessor, store::sql::SqlPaymentStore,
-};
+pub use config::Config;
+
+use crate::{grpc::PaymentApi, processor::SimulatedProcessor, store::sql::SqlPaymentStore};
 
 /// The RPCs only other services call. They carry no user token: the mesh
 /// (Istio AuthorizationPolicy, or mTLS identities without it) admits only the
@@ -35,19 +31,10 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let db = Database::connect(&config.database, store::sql::MIGRATIONS).await?;
-    let store = Arc::new(SqlPaymentStore::new(db.clone()));
-    let api = PaymentApi::new(
-        store,
-        SimulatedProcessor::new(config.processor.slow_latency),
-    );
-    let verifier = verifier_from_config(&config.auth)?;
-    let auth = AuthLayer::new(verifier).public("bazaar.payment.v1.PaymentService", INTERNAL_RPCS);
-    ServerBuilder::new(config.server)
-        .file_descriptor_set(bazaar_proto::FILE_DESCRIPTOR_SET)
-        .add_service(auth.layer(PaymentServiceServer::new(api)))
-        .serve(listener, shutdown)
-        .await?;
-    db.close().await;
-    Ok(())
+    let app = App::start(config.shared, store::sql::MIGRATIONS).await?;
+    let store = Arc::new(SqlPaymentStore::new(app.db().clone()));
+    let processor = SimulatedProcessor::new(config.settings.processor.slow_latency);
+    let auth = AuthLayer::new(app.verifier()?).public(SERVICE_NAME, INTERNAL_RPCS);
+    let api = auth.layer(PaymentServiceServer::new(PaymentApi::new(store, processor)));
+    Ok(app.serve(api, listener, shutdown).await?)
 }

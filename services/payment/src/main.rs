@@ -1,13 +1,7 @@
-//! The payment service binary: configuration from the environment, then
-//! [`bazaar_payment::run`] until Ctrl-C or SIGTERM.
-
-use bazaar_payment::config::Config;
-use bazaar_runtime::{server, shutdown, telemetry};
+//! The payment service binary: [`bazaar_payment::run`] on the shared
+//! skeleton until Ctrl-C or SIGTERM.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config: Config = bazaar_runtime::config::load()?;
-    let _telemetry = telemetry::init("payment", &config.telemetry)?;
-    let listener = server::bind(config.server.listen).await?;
-    bazaar_payment::run(config, listener, shutdown::signal()).await
+    bazaar_runtime::service::main(bazaar_payment::run).await
 }

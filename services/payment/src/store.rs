@@ -33,17 +33,20 @@ pub trait PaymentStore: Send + Sync + 'static {
     /// payment as stored (a concurrent caller's answer may have won).
     fn finish_charge(
         &self,
-        id: &str,
+        id: PaymentId,
         outcome: &Outcome,
     ) -> impl Future<Output = Result<Payment, ServiceError>> + Send;
 
     /// Forgets a pending payment the processor did not take money for, so the
     /// key can be used again.
-    fn abandon_charge(&self, id: &str) -> impl Future<Output = Result<(), ServiceError>> + Send;
+    fn abandon_charge(
+        &self,
+        id: PaymentId,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
 
     fn get(
         &self,
-        id: &PaymentId,
+        id: PaymentId,
     ) -> impl Future<Output = Result<Option<Payment>, ServiceError>> + Send;
 
     fn lookup(

@@ -8,6 +8,7 @@
 //! wrong in words for the caller; the edge adds the field path.
 
 pub mod listing;
+mod newtype;
 pub mod product;
 pub mod reservation;
 

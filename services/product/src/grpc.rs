@@ -45,10 +45,8 @@ impl<S: ProductStore> ProductService for ProductApi<S> {
     ) -> Result<Response<CreateProductResponse>, Status> {
         principal(&request)?.require_admin()?;
         let product = parse::create_product(request.into_inner())?;
-        let product = self.store.create(product).await?;
-        Ok(Response::new(CreateProductResponse {
-            product: Some(product.into()),
-        }))
+        let product = Some(self.store.create(product).await?.into());
+        Ok(Response::new(CreateProductResponse { product }))
     }
 
     async fn get_product(
@@ -56,10 +54,8 @@ impl<S: ProductStore> ProductService for ProductApi<S> {
         request: Request<GetProductRequest>,
     ) -> Result<Response<GetProductResponse>, Status> {
         let id = parse::product_id("product_id", &request.get_ref().product_id)?;
-        let product = self.store.get(id).await?;
-        Ok(Response::new(GetProductResponse {
-            product: Some(product.into()),
-        }))
+        let product = Some(self.store.get(id).await?.into());
+        Ok(Response::new(GetProductResponse { product }))
     }
 
     async fn list_products(
@@ -84,10 +80,8 @@ impl<S: ProductStore> ProductService for ProductApi<S> {
     ) -> Result<Response<UpdateProductResponse>, Status> {
         principal(&request)?.require_admin()?;
         let (id, patch) = parse::update_product(request.into_inner())?;
-        let product = self.store.update(id, patch).await?;
-        Ok(Response::new(UpdateProductResponse {
-            product: Some(product.into()),
-        }))
+        let product = Some(self.store.update(id, patch).await?.into());
+        Ok(Response::new(UpdateProductResponse { product }))
     }
 
     async fn delete_product(
@@ -105,10 +99,9 @@ impl<S: ProductStore> ProductService for ProductApi<S> {
         request: Request<ReserveStockRequest>,
     ) -> Result<Response<ReserveStockResponse>, Status> {
         let reserve = parse::reserve_stock(request.into_inner())?;
-        let reservation = self.store.reserve(reserve, self.reservation_ttl).await?;
-        Ok(Response::new(ReserveStockResponse {
-            reservation: Some(reservation.into()),
-        }))
+        let reserved = self.store.reserve(reserve, self.reservation_ttl).await?;
+        let reservation = Some(reserved.into());
+        Ok(Response::new(ReserveStockResponse { reservation }))
     }
 
     async fn commit_reservation(
@@ -116,10 +109,8 @@ impl<S: ProductStore> ProductService for ProductApi<S> {
         request: Request<CommitReservationRequest>,
     ) -> Result<Response<CommitReservationResponse>, Status> {
         let order_id = parse::order_id(request.into_inner().order_id)?;
-        let reservation = self.store.commit(order_id).await?;
-        Ok(Response::new(CommitReservationResponse {
-            reservation: Some(reservation.into()),
-        }))
+        let reservation = Some(self.store.commit(order_id).await?.into());
+        Ok(Response::new(CommitReservationResponse { reservation }))
     }
 
     async fn release_reservation(
@@ -127,9 +118,7 @@ impl<S: ProductStore> ProductService for ProductApi<S> {
         request: Request<ReleaseReservationRequest>,
     ) -> Result<Response<ReleaseReservationResponse>, Status> {
         let order_id = parse::order_id(request.into_inner().order_id)?;
-        let reservation = self.store.release(order_id).await?;
-        Ok(Response::new(ReleaseReservationResponse {
-            reservation: Some(reservation.into()),
-        }))
+        let reservation = Some(self.store.release(order_id).await?.into());
+        Ok(Response::new(ReleaseReservationResponse { reservation }))
     }
 }

@@ -14,19 +14,24 @@ mod sweeper;
 use std::future::Future;
 
 use bazaar_proto::product::v1::product_service_server::{ProductServiceServer, SERVICE_NAME};
-use bazaar_runtime::{
-    auth::{AuthLayer, verifier_from_config},
-    db::Database,
-    server::ServerBuilder,
-};
-use tokio::{net::TcpListener, sync::watch};
+use bazaar_runtime::{auth::AuthLayer, service::App};
+use tokio::net::TcpListener;
 use tower::Layer as _;
 
-use crate::{
-    config::Config,
-    grpc::ProductApi,
-    store::sql::{MIGRATIONS, SqlStore},
-};
+pub use config::Config;
+
+use crate::{grpc::ProductApi, store::sql::SqlStore};
+
+/// Reading the catalog is public. The stock RPCs carry no user token: they
+/// are internal, called only by the order service, authorised by the mesh
+/// and never exposed through the REST edge. Catalog changes need an admin.
+const PUBLIC_RPCS: &[&str] = &[
+    "GetProduct",
+    "ListProducts",
+    "ReserveStock",
+    "CommitReservation",
+    "ReleaseReservation",
+];
 
 /// Serves the product service on `listener` until `shutdown` completes.
 pub async fn run(
@@ -34,46 +39,17 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let db = Database::connect(&config.database, MIGRATIONS).await?;
-    let store = SqlStore::new(db.clone());
-    if config.seed_catalog {
+    let mut app = App::start(config.shared, store::sql::MIGRATIONS).await?;
+    let store = SqlStore::new(app.db().clone());
+    let stock = config.settings.stock;
+    if config.settings.seed_catalog {
         seed::load_if_empty(&store).await?;
     }
-
-    let (stop_sweeper, sweeper_stopped) = watch::channel(false);
-    let sweeper = tokio::spawn(sweeper::run(
-        store.clone(),
-        config.stock.sweep_interval,
-        sweeper_stopped,
-    ));
-
-    let verifier = verifier_from_config(&config.auth)?;
-    // Reading the catalog is public. The stock RPCs are public here too
-    // because no user token is involved: they are internal, called only by
-    // the order service, and authorised by the mesh (its workload identity),
-    // never exposed through the REST edge. Catalog changes need an admin.
-    let auth = AuthLayer::new(verifier).public(
-        SERVICE_NAME,
-        &[
-            "GetProduct",
-            "ListProducts",
-            "ReserveStock",
-            "CommitReservation",
-            "ReleaseReservation",
-        ],
-    );
-    let api = ProductApi::new(store, config.stock.reservation_ttl);
-
-    let served = ServerBuilder::new(config.server)
-        .file_descriptor_set(bazaar_proto::FILE_DESCRIPTOR_SET)
-        .add_service(auth.layer(ProductServiceServer::new(api)))
-        .serve(listener, shutdown)
-        .await;
-
-    let _ = stop_sweeper.send(true);
-    if let Err(error) = sweeper.await {
-        tracing::error!(%error, "the reservation sweeper failed");
-    }
-    db.close().await;
-    Ok(served?)
+    app.spawn(|stopped| sweeper::run(store.clone(), stock.sweep_interval, stopped));
+    let auth = AuthLayer::new(app.verifier()?).public(SERVICE_NAME, PUBLIC_RPCS);
+    let api = auth.layer(ProductServiceServer::new(ProductApi::new(
+        store,
+        stock.reservation_ttl,
+    )));
+    Ok(app.serve(api, listener, shutdown).await?)
 }

@@ -2,12 +2,13 @@
 //! created from configuration when missing.
 
 use anyhow::{Context as _, anyhow};
+use bazaar_runtime::status::ServiceError;
 
 use crate::{
     config::AdminConfig,
     domain::{DisplayName, Email, Password, Role, Roles, UserId},
     password::Passwords,
-    store::{NewUser, StoreError, UserStore},
+    store::{NewUser, UserStore},
 };
 
 /// Creates the configured admin unless an account already has its email.
@@ -58,7 +59,7 @@ pub async fn ensure_admin<S: UserStore>(
             Ok(())
         }
         // Another replica created it first.
-        Err(StoreError::EmailTaken) => Ok(()),
+        Err(ServiceError::AlreadyExists(_)) => Ok(()),
         Err(error) => Err(error).context("creating the bootstrap admin"),
     }
 }

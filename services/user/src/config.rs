@@ -1,26 +1,20 @@
-//! The user service's configuration: the runtime's sections plus tokens, the
-//! bootstrap admin and password hashing cost. Loaded by
-//! [`bazaar_runtime::config::load`] (defaults, `BAZAAR_CONFIG` file,
-//! `BAZAAR__SECTION__KEY` variables).
+//! The user service's configuration: the shared sections plus `[tokens]`,
+//! `[bootstrap_admin]` and `[password]`.
+//!
+//! `auth.jwks_url` is ignored here: the user service signs the tokens, so it
+//! checks them with its own key instead of fetching its own JWK set.
 
 use std::{fmt, path::PathBuf, time::Duration};
 
-use bazaar_runtime::{
-    auth::AuthConfig, db::DatabaseConfig, server::ServerConfig, telemetry::TelemetryConfig,
-};
 use serde::{Deserialize, Serialize};
 
-/// The gRPC port the user service listens on by default.
-pub const DEFAULT_PORT: u16 = 50051;
+/// The user service's whole configuration.
+pub type Config = bazaar_runtime::service::Config<Settings>;
 
+/// What only the user service configures.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Config {
-    pub server: ServerConfig,
-    pub telemetry: TelemetryConfig,
-    pub database: DatabaseConfig,
-    /// Issuer and audience written into tokens.
-    pub auth: AuthConfig,
+pub struct Settings {
     pub tokens: TokenConfig,
     /// An admin account created at start-up if no account has its email, so
     /// a fresh system can be administered. An existing account is left alone.
@@ -28,13 +22,14 @@ pub struct Config {
     pub password: PasswordConfig,
 }
 
-impl Default for Config {
+impl bazaar_runtime::service::Settings for Settings {
+    const NAME: &'static str = "user";
+    const DEFAULT_PORT: u16 = 50051;
+}
+
+impl Default for Settings {
     fn default() -> Self {
         Self {
-            server: ServerConfig::with_port(DEFAULT_PORT),
-            telemetry: TelemetryConfig::default(),
-            database: DatabaseConfig::sqlite_default("user"),
-            auth: AuthConfig::default(),
             tokens: TokenConfig::default(),
             bootstrap_admin: Some(AdminConfig::default()),
             password: PasswordConfig::default(),
@@ -153,16 +148,16 @@ mod tests {
 
     #[test]
     fn defaults_survive_the_config_layers() {
-        let figment = bazaar_runtime::config::layers::<Config>(None).unwrap();
-        let config: Config = bazaar_runtime::config::extract(figment).unwrap();
-        assert_eq!(config.server.listen.port(), DEFAULT_PORT);
-        assert_eq!(config.database.url, "sqlite://data/user.db");
-        assert_eq!(config.tokens.ttl, Duration::from_secs(3600));
+        let config = Config::load_from(None).unwrap();
+        assert_eq!(config.shared.server.listen.port(), 50051);
+        assert_eq!(config.shared.database.url, "sqlite://data/user.db");
+        let settings = config.settings;
+        assert_eq!(settings.tokens.ttl, Duration::from_secs(3600));
         assert_eq!(
-            config.bootstrap_admin.map(|a| a.email).as_deref(),
+            settings.bootstrap_admin.map(|a| a.email).as_deref(),
             Some("admin@bazaar.local")
         );
-        assert_eq!(config.password.memory_kib, 19_456);
+        assert_eq!(settings.password.memory_kib, 19_456);
     }
 
     #[test]
@@ -174,19 +169,19 @@ mod tests {
              [password]\niterations = 3"
         )
         .unwrap();
-        let config: Config = bazaar_runtime::config::load_from(Some(file.path())).unwrap();
-        assert_eq!(config.tokens.ttl, Duration::from_secs(900));
-        let admin = config.bootstrap_admin.unwrap();
+        let settings = Config::load_from(Some(file.path())).unwrap().settings;
+        assert_eq!(settings.tokens.ttl, Duration::from_secs(900));
+        let admin = settings.bootstrap_admin.unwrap();
         assert_eq!(admin.password, "s3cret-enough");
         assert_eq!(admin.email, "admin@bazaar.local");
-        assert_eq!(config.password.iterations, 3);
-        assert_eq!(config.password.memory_kib, 19_456);
+        assert_eq!(settings.password.iterations, 3);
+        assert_eq!(settings.password.memory_kib, 19_456);
     }
 
     #[test]
     fn secrets_are_not_printed() {
         let mut config = Config::default();
-        config.tokens.signing_key = Some("c2VjcmV0LXNlZWQ".into());
+        config.settings.tokens.signing_key = Some("c2VjcmV0LXNlZWQ".into());
         let printed = format!("{config:?}");
         assert!(!printed.contains(AdminConfig::DEV_PASSWORD), "{printed}");
         assert!(!printed.contains("c2VjcmV0LXNlZWQ"), "{printed}");

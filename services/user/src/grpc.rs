@@ -2,22 +2,23 @@
 //! do it, call the store, answer. Errors are [`ServiceError`]s, turned into
 //! statuses by the runtime's single mapping.
 
+mod convert;
 mod parse;
 
 use std::{sync::Arc, time::Duration};
 
 use bazaar_proto::user::v1::{
     GetJwksRequest, GetJwksResponse, GetMeRequest, GetMeResponse, GetUserRequest, GetUserResponse,
-    JsonWebKey, LoginRequest, LoginResponse, RegisterRequest, RegisterResponse, UpdateUserRequest,
+    LoginRequest, LoginResponse, RegisterRequest, RegisterResponse, UpdateUserRequest,
     UpdateUserResponse, user_service_server::UserService,
 };
 use bazaar_runtime::{
-    auth::{Jwk, Principal, TokenSigner, principal},
+    auth::{Principal, TokenSigner, principal},
     status::ServiceError,
 };
 use tonic::{Request, Response, Status};
 
-use self::parse::{LoginAttempt, Registration, Update, user_to_proto};
+use self::parse::{LoginAttempt, Registration, Update};
 use crate::{
     domain::{Role, Roles, User, UserId},
     password::Passwords,
@@ -51,10 +52,21 @@ impl<S: UserStore> UserApi<S> {
     }
 
     async fn existing(&self, id: UserId) -> Result<User, ServiceError> {
-        self.store
-            .get(id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound("user".into()))
+        self.store.get(id).await?.ok_or_else(no_such_user)
+    }
+}
+
+fn no_such_user() -> ServiceError {
+    ServiceError::NotFound("user".into())
+}
+
+/// Refuses a customer acting on an account other than their own; checked
+/// before any lookup, so a customer learns nothing about which ids exist.
+fn check_access(caller: &Principal, id: UserId, refusal: &str) -> Result<(), ServiceError> {
+    if caller.may_access(&id.to_string()) {
+        Ok(())
+    } else {
+        Err(ServiceError::PermissionDenied(refusal.into()))
     }
 }
 
@@ -62,7 +74,7 @@ impl<S: UserStore> UserApi<S> {
 fn caller_id(principal: &Principal) -> Result<UserId, ServiceError> {
     // Only this service signs tokens, always with a UUID subject; anything
     // else is a token for no account.
-    UserId::parse(&principal.user_id)
+    parse::parse_id(&principal.user_id)
         .map_err(|_| ServiceError::Unauthenticated("the access token names no account".into()))
 }
 
@@ -83,11 +95,10 @@ impl<S: UserStore> UserService for UserApi<S> {
                 password_hash,
                 roles: Roles::only(Role::Customer),
             })
-            .await
-            .map_err(ServiceError::from)?;
+            .await?;
         tracing::info!(user_id = %user.id, "account registered");
         Ok(Response::new(RegisterResponse {
-            user: Some(user_to_proto(&user)),
+            user: Some(user.into()),
         }))
     }
 
@@ -97,11 +108,7 @@ impl<S: UserStore> UserService for UserApi<S> {
     ) -> Result<Response<LoginResponse>, Status> {
         let attempt = LoginAttempt::parse(request.into_inner())?;
         let credentials = match &attempt.email {
-            Some(email) => self
-                .store
-                .find_by_email(email)
-                .await
-                .map_err(ServiceError::from)?,
+            Some(email) => self.store.find_by_email(email).await?,
             None => None,
         };
         let (user, hash) = match credentials {
@@ -131,7 +138,7 @@ impl<S: UserStore> UserService for UserApi<S> {
                 seconds: i64::try_from(claims.exp).unwrap_or(i64::MAX),
                 nanos: 0,
             }),
-            user: Some(user_to_proto(&user)),
+            user: Some(user.into()),
         }))
     }
 
@@ -142,7 +149,7 @@ impl<S: UserStore> UserService for UserApi<S> {
         let id = caller_id(principal(&request)?)?;
         let user = self.existing(id).await?;
         Ok(Response::new(GetMeResponse {
-            user: Some(user_to_proto(&user)),
+            user: Some(user.into()),
         }))
     }
 
@@ -152,17 +159,10 @@ impl<S: UserStore> UserService for UserApi<S> {
     ) -> Result<Response<GetUserResponse>, Status> {
         let caller = principal(&request)?;
         let id = parse::user_id("user_id", &request.get_ref().user_id)?;
-        // Checked before the lookup, so a customer learns nothing about
-        // which other ids exist.
-        if !caller.may_access(&id.to_string()) {
-            return Err(ServiceError::PermissionDenied(
-                "a customer may read only their own account".into(),
-            )
-            .into());
-        }
+        check_access(caller, id, "a customer may read only their own account")?;
         let user = self.existing(id).await?;
         Ok(Response::new(GetUserResponse {
-            user: Some(user_to_proto(&user)),
+            user: Some(user.into()),
         }))
     }
 
@@ -172,12 +172,11 @@ impl<S: UserStore> UserService for UserApi<S> {
     ) -> Result<Response<UpdateUserResponse>, Status> {
         let caller = principal(&request)?.clone();
         let update = Update::parse(request.into_inner())?;
-        if !caller.may_access(&update.id.to_string()) {
-            return Err(ServiceError::PermissionDenied(
-                "a customer may change only their own account".into(),
-            )
-            .into());
-        }
+        check_access(
+            &caller,
+            update.id,
+            "a customer may change only their own account",
+        )?;
         if update.patch.roles.is_some() {
             caller.require_admin()?;
         }
@@ -187,13 +186,12 @@ impl<S: UserStore> UserService for UserApi<S> {
         } else {
             self.store
                 .update(update.id, update.patch)
-                .await
-                .map_err(ServiceError::from)?
-                .ok_or_else(|| ServiceError::NotFound("user".into()))?
+                .await?
+                .ok_or_else(no_such_user)?
         };
         tracing::info!(user_id = %user.id, by = %caller.user_id, "account updated");
         Ok(Response::new(UpdateUserResponse {
-            user: Some(user_to_proto(&user)),
+            user: Some(user.into()),
         }))
     }
 
@@ -201,16 +199,8 @@ impl<S: UserStore> UserService for UserApi<S> {
         &self,
         _request: Request<GetJwksRequest>,
     ) -> Result<Response<GetJwksResponse>, Status> {
-        let jwk = self.signer.jwk();
         Ok(Response::new(GetJwksResponse {
-            keys: vec![JsonWebKey {
-                kty: Jwk::KTY.to_owned(),
-                crv: Jwk::CRV.to_owned(),
-                x: jwk.x.clone(),
-                kid: jwk.kid.clone(),
-                alg: Jwk::ALG.to_owned(),
-                r#use: Jwk::USE.to_owned(),
-            }],
+            keys: vec![convert::json_web_key(self.signer.jwk())],
         }))
     }
 }

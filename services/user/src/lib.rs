@@ -1,9 +1,8 @@
 //! Bazaar's user service: accounts, credentials, and the access tokens every
 //! other service trusts.
 //!
-//! [`run`] is the whole service on a bound listener; `main` adds only
-//! configuration, telemetry and the stop signal, and tests call it directly
-//! on port 0.
+//! [`run`] serves it on a bound listener until `shutdown` completes, so tests
+//! start the real service on port 0.
 
 pub mod bootstrap;
 pub mod config;
@@ -15,54 +14,41 @@ pub mod store;
 
 use std::{future::Future, sync::Arc};
 
-use anyhow::Context as _;
 use bazaar_proto::user::v1::user_service_server::{SERVICE_NAME, UserServiceServer};
 use bazaar_runtime::{
     auth::{AuthLayer, TokenVerifier},
-    db::Database,
-    server::ServerBuilder,
+    service::App,
 };
 use tokio::net::TcpListener;
 use tower::Layer as _;
 
 pub use config::Config;
 
-use crate::{
-    grpc::UserApi,
-    password::Passwords,
-    store::{MIGRATIONS, SqlUserStore},
-};
+use crate::{grpc::UserApi, password::Passwords, store::SqlUserStore};
 
 /// RPCs anyone may call: without them nobody could get a token.
 const PUBLIC_METHODS: [&str; 3] = ["Register", "Login", "GetJwks"];
 
-/// Runs the user service on `listener` until `shutdown` completes.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let db = Database::connect(&config.database, MIGRATIONS)
-        .await
-        .context("cannot open the database")?;
-    let signer = Arc::new(keys::load_or_create(&config.tokens, &config.auth)?);
-    let passwords = Passwords::new(&config.password).await?;
-    let store = SqlUserStore::new(db.clone());
-    if let Some(admin) = config.bootstrap_admin.as_ref().filter(|a| a.enabled) {
+    let app = App::start(config.shared, store::MIGRATIONS).await?;
+    let settings = config.settings;
+    let signer = Arc::new(keys::load_or_create(&settings.tokens, app.auth_config())?);
+    let passwords = Passwords::new(&settings.password).await?;
+    let store = SqlUserStore::new(app.db().clone());
+    if let Some(admin) = settings.bootstrap_admin.as_ref().filter(|a| a.enabled) {
         bootstrap::ensure_admin(&store, &passwords, admin).await?;
     }
-
-    // The service checks its own tokens locally, with its own public key.
-    let verifier = TokenVerifier::new(&config.auth);
+    // Its own tokens are checked with its own key, so `auth.jwks_url` (the
+    // other services' way to get that key) is not used here.
+    let verifier = TokenVerifier::new(app.auth_config());
     verifier.set_keys([signer.jwk()])?;
     let auth = AuthLayer::new(Arc::new(verifier)).public(SERVICE_NAME, &PUBLIC_METHODS);
-    let api = UserApi::new(store, passwords, signer, config.tokens.ttl);
-
-    let served = ServerBuilder::new(config.server)
-        .file_descriptor_set(bazaar_proto::FILE_DESCRIPTOR_SET)
-        .add_service(auth.layer(UserServiceServer::new(api)))
-        .serve(listener, shutdown)
-        .await;
-    db.close().await;
-    Ok(served?)
+    let api = UserApi::new(store, passwords, signer, settings.tokens.ttl);
+    Ok(app
+        .serve(auth.layer(UserServiceServer::new(api)), listener, shutdown)
+        .await?)
 }

@@ -43,51 +43,27 @@ impl UserPatch {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Another account has this email (the unique index said so).
-    #[error("the email is taken")]
-    EmailTaken,
-    /// A stored row no longer parses: a bug or a hand edit.
-    #[error("stored account {id} is invalid: {field} {problem}")]
-    Corrupt {
-        id: String,
-        field: &'static str,
-        problem: &'static str,
-    },
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
-/// The one mapping from store failures to what the caller sees.
-impl From<StoreError> for ServiceError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::EmailTaken => Self::AlreadyExists("an account with this email".into()),
-            StoreError::Database(error) => error.into(),
-            corrupt @ StoreError::Corrupt { .. } => Self::internal(corrupt),
-        }
-    }
-}
-
 /// Account storage. Methods return `Send` futures so handlers can await them
-/// on any worker thread.
+/// on any worker thread. Failures are [`ServiceError`]s: a database that is
+/// down is `UNAVAILABLE`, a row that no longer parses is internal.
 pub trait UserStore: Send + Sync + 'static {
-    /// Inserts an account; [`StoreError::EmailTaken`] if the email is in use.
-    fn create(&self, user: NewUser) -> impl Future<Output = Result<User, StoreError>> + Send;
+    /// Inserts an account; [`ServiceError::AlreadyExists`] if the email is in
+    /// use.
+    fn create(&self, user: NewUser) -> impl Future<Output = Result<User, ServiceError>> + Send;
 
-    fn get(&self, id: UserId) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+    fn get(&self, id: UserId) -> impl Future<Output = Result<Option<User>, ServiceError>> + Send;
 
     fn find_by_email(
         &self,
         email: &Email,
-    ) -> impl Future<Output = Result<Option<Credentials>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Credentials>, ServiceError>> + Send;
 
     /// Applies `patch` atomically and returns the account as it now is;
-    /// `None` if there is no such account.
+    /// `None` if there is no such account, [`ServiceError::AlreadyExists`] if
+    /// the new email is in use.
     fn update(
         &self,
         id: UserId,
         patch: UserPatch,
-    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<User>, ServiceError>> + Send;
 }

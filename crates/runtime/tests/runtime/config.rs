@@ -7,6 +7,7 @@ use std::{num::NonZeroUsize, time::Duration};
 use bazaar_runtime::{
     config::{ConfigError, load, load_from},
     server::ServerConfig,
+    service::{Config, DEFAULT_JWKS_URL, Settings},
     telemetry::{LogFormat, TelemetryConfig},
 };
 use figment::Jail;
@@ -112,6 +113,73 @@ fn a_named_config_file_must_exist() {
         jail.set_env("BAZAAR_CONFIG", "missing.toml");
         let error = load::<AppConfig>().unwrap_err();
         assert!(matches!(error, ConfigError::MissingFile(_)), "{error}");
+        Ok(())
+    });
+}
+
+/// A service's own settings, beside the shared sections.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct OwnSettings {
+    #[serde(with = "humantime_serde")]
+    own_timeout: Duration,
+}
+
+impl Default for OwnSettings {
+    fn default() -> Self {
+        Self {
+            own_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Settings for OwnSettings {
+    const NAME: &'static str = "own";
+    const DEFAULT_PORT: u16 = 50999;
+}
+
+#[test]
+fn a_service_config_has_the_shared_sections_with_the_services_defaults() {
+    Jail::expect_with(|jail| {
+        let config = Config::<OwnSettings>::load().map_err(message)?;
+        assert_eq!(config.shared.server.listen.port(), 50999);
+        assert_eq!(config.shared.database.url, "sqlite://data/own.db");
+        assert_eq!(
+            config.shared.auth.jwks_url.as_deref(),
+            Some(DEFAULT_JWKS_URL)
+        );
+        assert_eq!(config.settings.own_timeout, Duration::from_secs(1));
+
+        jail.create_file(
+            "own.toml",
+            "own_timeout = \"3s\"\n[server]\nshutdown_grace = \"1s\"\n",
+        )?;
+        jail.set_env("BAZAAR_CONFIG", "own.toml");
+        jail.set_env("BAZAAR__SERVER__REQUEST_TIMEOUT", "250ms");
+        let config = Config::<OwnSettings>::load().map_err(message)?;
+        assert_eq!(
+            config.shared.server.request_timeout,
+            Duration::from_millis(250)
+        );
+        assert_eq!(config.shared.server.shutdown_grace, Duration::from_secs(1));
+        assert_eq!(config.shared.server.listen.port(), 50999);
+        assert_eq!(config.settings.own_timeout, Duration::from_secs(3));
+        Ok(())
+    });
+}
+
+#[test]
+fn a_bad_value_in_either_half_of_a_service_config_names_its_key() {
+    Jail::expect_with(|jail| {
+        jail.set_env("BAZAAR__SERVER__REQUEST_TIMEOUT", "soon");
+        jail.set_env("BAZAAR__OWN_TIMEOUT", "later");
+        let error = message(Config::<OwnSettings>::load().unwrap_err());
+        assert!(error.contains("server.request_timeout"), "{error}");
+        assert!(error.contains("BAZAAR__SERVER__REQUEST_TIMEOUT"), "{error}");
+        assert!(
+            error.contains("own_timeout (from BAZAAR__OWN_TIMEOUT)"),
+            "{error}"
+        );
         Ok(())
     });
 }

@@ -2,6 +2,8 @@
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
+use super::OrderId;
+
 /// Orders per page: 0 means 20, at most 100.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageSize(u32);
@@ -25,7 +27,7 @@ impl PageSize {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageToken {
     pub created_at: i64,
-    pub id: String,
+    pub id: OrderId,
     pub filter: String,
 }
 
@@ -45,12 +47,12 @@ impl PageToken {
         else {
             return Err(INVALID);
         };
-        if token_filter != filter || uuid::Uuid::parse_str(id).is_err() {
+        if token_filter != filter {
             return Err(INVALID);
         }
         Ok(Self {
             created_at: created_at.parse().map_err(|_| INVALID)?,
-            id: id.to_owned(),
+            id: OrderId::parse(id).map_err(|_| INVALID)?,
             filter: filter.to_owned(),
         })
     }
@@ -64,7 +66,7 @@ mod tests {
     fn tokens_round_trip_only_for_their_filter() {
         let token = PageToken {
             created_at: 42,
-            id: "0190e5a4-0000-7000-8000-000000000001".into(),
+            id: OrderId::parse("0190e5a4-0000-7000-8000-000000000001").unwrap(),
             filter: "customer-1".into(),
         };
         assert_eq!(

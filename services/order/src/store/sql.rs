@@ -1,6 +1,8 @@
 //! [`OrderStore`] over SQL, one dialect for PostgreSQL and SQLite.
 
-use bazaar_domain::Money;
+use std::str::FromStr;
+
+use bazaar_domain::{IdError, Money};
 use bazaar_runtime::{
     db::{Database, Migrations, now_micros},
     status::ServiceError,
@@ -8,16 +10,12 @@ use bazaar_runtime::{
 use sqlx::{AnyConnection, Row, any::AnyRow, migrate::Migrator};
 
 use super::{Change, Created, NewOrder, OrderStore};
-use crate::domain::{LineItem, Order, PageToken, SagaState};
+use crate::domain::{LineItem, Order, OrderId, PageToken, SagaState};
 
-static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
-static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// The order service's schema, per backend.
-pub const MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES,
-    sqlite: &SQLITE,
-};
+/// The order service's schema: the same DDL on both backends.
+pub const MIGRATIONS: Migrations = Migrations::Portable(&MIGRATOR);
 
 macro_rules! select_orders {
     ($rest:literal) => {
@@ -40,6 +38,19 @@ impl SqlOrderStore {
     }
 }
 
+/// An id this service stored: one that does not parse is corruption.
+fn stored_id<T: FromStr<Err = IdError>>(row: &AnyRow, column: &str) -> Result<T, ServiceError> {
+    let raw: String = row.try_get(column)?;
+    raw.parse()
+        .map_err(|e| ServiceError::internal(format!("stored {column} {raw:?} {e}")))
+}
+
+/// A text column where the empty string stands for none.
+fn optional_text(row: &AnyRow, column: &str) -> Result<Option<String>, ServiceError> {
+    let text: String = row.try_get(column)?;
+    Ok((!text.is_empty()).then_some(text))
+}
+
 fn order_from_row(row: &AnyRow) -> Result<Order, ServiceError> {
     let state: String = row.try_get("state")?;
     let currency: String = row.try_get("currency_code")?;
@@ -51,8 +62,12 @@ fn order_from_row(row: &AnyRow) -> Result<Order, ServiceError> {
                 .map_err(ServiceError::internal)?,
         )
     };
+    let payment_id = match optional_text(row, "payment_id")? {
+        Some(_) => Some(stored_id(row, "payment_id")?),
+        None => None,
+    };
     Ok(Order {
-        id: row.try_get("id")?,
+        id: stored_id(row, "id")?,
         customer_id: row.try_get("customer_id")?,
         idempotency_key: row.try_get("idempotency_key")?,
         fingerprint: row.try_get("fingerprint")?,
@@ -60,8 +75,8 @@ fn order_from_row(row: &AnyRow) -> Result<Order, ServiceError> {
             .ok_or_else(|| ServiceError::internal(format!("unknown order state {state:?}")))?,
         items: Vec::new(),
         total,
-        failure_reason: row.try_get("failure_reason")?,
-        payment_id: row.try_get("payment_id")?,
+        failure_reason: optional_text(row, "failure_reason")?,
+        payment_id,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -73,7 +88,7 @@ async fn with_items(conn: &mut AnyConnection, mut order: Order) -> Result<Order,
         "SELECT product_id, quantity, product_name, unit_price_minor FROM order_items \
          WHERE order_id = $1 ORDER BY position",
     )
-    .bind(&order.id)
+    .bind(order.id.to_string())
     .fetch_all(&mut *conn)
     .await?;
     order.items = rows
@@ -88,9 +103,9 @@ async fn with_items(conn: &mut AnyConnection, mut order: Order) -> Result<Order,
                 None => None,
             };
             Ok(LineItem {
-                product_id: row.try_get("product_id")?,
+                product_id: stored_id(row, "product_id")?,
                 quantity: u32::try_from(quantity).map_err(ServiceError::internal)?,
-                product_name: row.try_get("product_name")?,
+                product_name: optional_text(row, "product_name")?,
                 unit_price,
             })
         })
@@ -98,9 +113,9 @@ async fn with_items(conn: &mut AnyConnection, mut order: Order) -> Result<Order,
     Ok(order)
 }
 
-async fn order_in(conn: &mut AnyConnection, id: &str) -> Result<Option<Order>, ServiceError> {
+async fn order_in(conn: &mut AnyConnection, id: OrderId) -> Result<Option<Order>, ServiceError> {
     let row = sqlx::query(select_orders!("WHERE id = $1"))
-        .bind(id)
+        .bind(id.to_string())
         .fetch_optional(&mut *conn)
         .await?;
     match row {
@@ -115,14 +130,14 @@ fn moved(order: &Order, to: SagaState, change: Change, now: i64) -> Order {
     moved.state = to;
     moved.updated_at = now;
     if let Some(reason) = change.failure_reason {
-        moved.failure_reason = reason;
+        moved.failure_reason = Some(reason);
     }
     if let Some(payment_id) = change.payment_id {
-        moved.payment_id = payment_id;
+        moved.payment_id = Some(payment_id);
     }
     if let Some((lines, total)) = change.priced {
         for (item, (name, price)) in moved.items.iter_mut().zip(lines) {
-            item.product_name = name;
+            item.product_name = Some(name);
             item.unit_price = Some(price);
         }
         moved.total = Some(total);
@@ -139,7 +154,7 @@ impl OrderStore for SqlOrderStore {
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
              ON CONFLICT (customer_id, idempotency_key) DO NOTHING",
         )
-        .bind(&order.id)
+        .bind(order.id.to_string())
         .bind(order.customer_id)
         .bind(order.idempotency_key)
         .bind(order.fingerprint)
@@ -168,9 +183,9 @@ impl OrderStore for SqlOrderStore {
                 "INSERT INTO order_items (order_id, position, product_id, quantity) \
                  VALUES ($1, $2, $3, $4)",
             )
-            .bind(&order.id)
+            .bind(order.id.to_string())
             .bind(i32::try_from(position).map_err(ServiceError::internal)?)
-            .bind(product_id)
+            .bind(product_id.to_string())
             .bind(i32::try_from(*quantity).map_err(ServiceError::internal)?)
             .execute(&mut *tx)
             .await?;
@@ -186,21 +201,21 @@ impl OrderStore for SqlOrderStore {
                 .items
                 .iter()
                 .map(|(product_id, quantity)| LineItem {
-                    product_id: product_id.clone(),
+                    product_id: *product_id,
                     quantity: *quantity,
-                    product_name: String::new(),
+                    product_name: None,
                     unit_price: None,
                 })
                 .collect(),
             total: None,
-            failure_reason: String::new(),
-            payment_id: String::new(),
+            failure_reason: None,
+            payment_id: None,
             created_at: now,
             updated_at: now,
         }))
     }
 
-    async fn get(&self, id: &str) -> Result<Option<Order>, ServiceError> {
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, ServiceError> {
         let mut conn = self.db.pool().acquire().await?;
         order_in(&mut conn, id).await
     }
@@ -223,7 +238,7 @@ impl OrderStore for SqlOrderStore {
         .bind(to.as_str())
         .bind(now)
         .bind(change.failure_reason.as_deref())
-        .bind(change.payment_id.as_deref())
+        .bind(change.payment_id.map(|id| id.to_string()))
         .bind(
             change
                 .priced
@@ -231,7 +246,7 @@ impl OrderStore for SqlOrderStore {
                 .map(|(_, total)| total.currency().code()),
         )
         .bind(change.priced.as_ref().map(|(_, total)| total.minor()))
-        .bind(&order.id)
+        .bind(order.id.to_string())
         .bind(order.state.as_str());
         let Some((lines, _)) = &change.priced else {
             // A lone statement needs no transaction around it.
@@ -249,7 +264,7 @@ impl OrderStore for SqlOrderStore {
             )
             .bind(name)
             .bind(price.minor())
-            .bind(&order.id)
+            .bind(order.id.to_string())
             .bind(i32::try_from(position).map_err(ServiceError::internal)?)
             .execute(&mut *tx)
             .await?;
@@ -264,7 +279,7 @@ impl OrderStore for SqlOrderStore {
         lease_until: i64,
         limit: u32,
     ) -> Result<Vec<Order>, ServiceError> {
-        let candidates: Vec<String> = sqlx::query_scalar(
+        let candidates = sqlx::query(
             "SELECT id FROM orders WHERE lease_until < $1 AND state IN \
              ('reserving', 'charging', 'committing', 'releasing', 'refunding', 'cancelling') \
              ORDER BY lease_until LIMIT $2",
@@ -274,19 +289,20 @@ impl OrderStore for SqlOrderStore {
         .fetch_all(self.db.pool())
         .await?;
         let mut claimed = Vec::with_capacity(candidates.len());
-        for id in candidates {
+        for row in &candidates {
+            let id: OrderId = stored_id(row, "id")?;
             // Conditional, so two workers never drive the same order.
             let taken = sqlx::query(
                 "UPDATE orders SET lease_until = $1 WHERE id = $2 AND lease_until < $3",
             )
             .bind(lease_until)
-            .bind(&id)
+            .bind(id.to_string())
             .bind(now)
             .execute(self.db.pool())
             .await?
             .rows_affected()
                 == 1;
-            if taken && let Some(order) = self.get(&id).await? {
+            if taken && let Some(order) = self.get(id).await? {
                 claimed.push(order);
             }
         }
@@ -301,8 +317,9 @@ impl OrderStore for SqlOrderStore {
     ) -> Result<Vec<Order>, ServiceError> {
         // One statement for every case: an empty filter matches everyone and
         // the cursor starts past the newest order on the first page.
-        let (after_time, after_id) =
-            after.map_or((i64::MAX, String::new()), |t| (t.created_at, t.id.clone()));
+        let (after_time, after_id) = after.map_or((i64::MAX, String::new()), |t| {
+            (t.created_at, t.id.to_string())
+        });
         let rows = sqlx::query(select_orders!(
             "WHERE ($1 = '' OR customer_id = $1) \
              AND (created_at < $2 OR (created_at = $2 AND id < $3) OR $3 = '') \

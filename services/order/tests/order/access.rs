@@ -72,6 +72,7 @@ async fn customers_see_and_cancel_only_their_own_orders() {
 
         let status = orders.get_order(get()).await.unwrap_err();
         assert_eq!(status.code(), Code::Unauthenticated, "no token, no orders");
+        shop.close().await;
     }
 }
 
@@ -126,4 +127,5 @@ async fn listing_pages_newest_first_without_gaps() {
     };
     let status = orders.list_orders(as_user(bad, &ada)).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
+    shop.close().await;
 }

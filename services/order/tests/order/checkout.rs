@@ -53,6 +53,7 @@ async fn a_paid_order_is_confirmed_at_catalog_prices_and_sells_its_stock() {
         assert_eq!(payment.status(), PaymentStatus::Succeeded);
         assert_eq!(payment.amount, order.total);
         assert_eq!(payment.id, order.payment_id);
+        shop.close().await;
     }
 }
 
@@ -90,6 +91,7 @@ async fn a_declined_card_fails_the_order_and_leaves_the_stock() {
             .await
             .expect("the decline is recorded");
         assert_eq!(payment.status(), PaymentStatus::Declined);
+        shop.close().await;
     }
 }
 
@@ -117,6 +119,7 @@ async fn too_little_stock_fails_the_order_without_charging() {
             shop.payment_for(&order.id).await.is_none(),
             "nothing charged"
         );
+        shop.close().await;
     }
 }
 
@@ -180,6 +183,7 @@ async fn twenty_concurrent_retries_make_one_order_and_one_charge() {
             .unwrap();
         assert_ne!(second.id, ids[0], "a new key is a new order");
         assert_eq!(shop.stock_of(&mug.id).await, 46);
+        shop.close().await;
     }
 }
 
@@ -208,6 +212,7 @@ async fn a_key_reused_for_another_order_is_refused() {
         status.get_details_error_info().unwrap().reason,
         "IDEMPOTENCY_KEY_REUSED"
     );
+    shop.close().await;
 }
 
 #[tokio::test]
@@ -242,6 +247,7 @@ async fn payment_processor_down_fails_fast_and_releases_the_stock() {
             .orders;
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].status(), OrderStatus::Failed, "no order stuck");
+        shop.close().await;
     }
 }
 
@@ -253,7 +259,7 @@ async fn payment_service_unreachable_fails_fast_and_releases_the_stock() {
         let dead_url = format!("http://{}", dead.local_addr().unwrap());
         drop(dead);
         let shop = Shop::open_with(backend, |config| {
-            config.payment = bazaar_runtime::client::ClientConfig::for_url(dead_url);
+            config.settings.payment = bazaar_runtime::client::ClientConfig::for_url(dead_url);
         })
         .await;
         let mug = shop.stock("MUG", 1_000, 10).await;
@@ -282,6 +288,7 @@ async fn payment_service_unreachable_fails_fast_and_releases_the_stock() {
             .into_inner()
             .orders;
         assert_eq!(listed[0].status(), OrderStatus::Failed, "no order stuck");
+        shop.close().await;
     }
 }
 
@@ -348,6 +355,7 @@ async fn cancelling_refunds_and_restocks_and_watchers_see_it() {
             .into_inner();
         assert_eq!(again.order.unwrap().status(), OrderStatus::Cancelled);
         assert_eq!(shop.payment_for(&order.id).await.unwrap().refunds.len(), 1);
+        shop.close().await;
     }
 }
 
@@ -402,6 +410,7 @@ async fn a_shipped_order_cannot_be_cancelled_and_only_admins_ship() {
         .unwrap()
         .into_inner();
     assert_eq!(fetched.order.unwrap().status(), OrderStatus::Shipped);
+    shop.close().await;
 }
 
 #[tokio::test]
@@ -440,4 +449,5 @@ async fn bad_orders_name_every_bad_field() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    shop.close().await;
 }

@@ -2,7 +2,9 @@
 //! on the same database must bring every order to an end with stock and money
 //! consistent.
 
-use bazaar_order::{Hooks, domain::SagaState};
+use std::time::Duration;
+
+use bazaar_order::{HaltPoint, Halted, Hooks, domain::SagaState};
 use bazaar_proto::{order::v1::OrderStatus, payment::v1::PaymentStatus};
 use bazaar_runtime::auth::Role;
 
@@ -11,15 +13,9 @@ use crate::support::{Shop, as_user, backends, place, test_cards};
 /// Where to die (after persisting a state, or after a call answered but
 /// before its outcome was persisted), and whether the sale must survive:
 /// once the card is charged, recovery completes the order.
-fn crash_points() -> Vec<(&'static str, Hooks, bool)> {
-    let after = |state| Hooks {
-        halt_after: Some(state),
-        halt_before_leaving: None,
-    };
-    let before_leaving = |state| Hooks {
-        halt_after: None,
-        halt_before_leaving: Some(state),
-    };
+fn crash_points() -> Vec<(&'static str, HaltPoint, bool)> {
+    let after = HaltPoint::After;
+    let before_leaving = HaltPoint::BeforeLeaving;
     vec![
         (
             "after recording the order",
@@ -57,19 +53,34 @@ fn crash_points() -> Vec<(&'static str, Hooks, bool)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_order_ends_consistent_after_a_crash_at_any_step() {
     for backend in backends() {
-        for (point, hooks, keeps_the_sale) in crash_points() {
+        for (point, halt_at, keeps_the_sale) in crash_points() {
             let mut shop = Shop::open(backend).await;
             let mug = shop.stock("MUG", 1_500, 10).await;
             let ada = shop.token("ada", Role::Customer);
 
-            // Restart with the hook, place an order, and let it die there.
+            // Restart with the hook, place an order, and once the saga has
+            // halted at the point, let the service die there.
             shop.order.take().unwrap().crash();
+            let (hooks, mut halted) = Hooks::halt_at(halt_at);
             shop.start_order(hooks).await;
             let mut orders = shop.orders().await;
             let request = as_user(place("k", &[(&mug, 3)], test_cards::APPROVED), &ada);
             let call = tokio::spawn(async move { orders.place_order(request).await });
+            let reached = tokio::time::timeout(HALT_TIMEOUT, halted.recv())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("{backend:?} {point}: the saga never reached {halt_at:?}")
+                })
+                .expect("the hooks outlive the service");
             let order_id = wait_for_an_order(&shop, &ada).await;
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            assert_eq!(
+                reached,
+                Halted {
+                    at: halt_at,
+                    order_id: order_id.parse().unwrap(),
+                },
+                "{backend:?} {point}: halted where intended"
+            );
             shop.order.take().unwrap().crash();
             call.abort();
 
@@ -115,9 +126,13 @@ async fn every_order_ends_consistent_after_a_crash_at_any_step() {
                     "{backend:?} {point}"
                 );
             }
+            shop.close().await;
         }
     }
 }
+
+/// Far longer than any step takes: reaching it means the point never is.
+const HALT_TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn wait_for_an_order(shop: &Shop, token: &str) -> String {
     for _ in 0..200 {
@@ -132,7 +147,7 @@ async fn wait_for_an_order(shop: &Shop, token: &str) -> String {
         if let Some(order) = listed.first() {
             return order.id.clone();
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the order was never recorded");
 }

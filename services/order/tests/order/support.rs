@@ -1,6 +1,6 @@
 use std::{sync::Arc, time::Duration};
 
-use bazaar_order::{Hooks, config::Config as OrderConfig};
+use bazaar_order::{Config as OrderConfig, Hooks};
 use bazaar_proto::{
     common::v1::Money,
     order::v1::{
@@ -21,6 +21,7 @@ use bazaar_runtime::{
     client::{ClientConfig, RetryPolicy},
     db::Backend,
     server::ServerConfig,
+    service::ServiceConfig,
     testing::{Spawned, TestDatabase},
 };
 use tonic::{Code, Request, transport::Channel};
@@ -39,12 +40,21 @@ pub struct Shop {
     _databases: Vec<TestDatabase>,
 }
 
-fn trusting(signer: &TokenSigner) -> AuthConfig {
-    AuthConfig {
+/// A service's shared sections for a test: port 0, `database`, and only
+/// `signer`'s tokens accepted.
+fn shared(
+    mut defaults: ServiceConfig,
+    database: &TestDatabase,
+    signer: &TokenSigner,
+) -> ServiceConfig {
+    defaults.server = ServerConfig::default();
+    defaults.database = database.config.clone();
+    defaults.auth = AuthConfig {
         jwks_url: None,
         keys: vec![signer.jwk().clone()],
         ..AuthConfig::default()
-    }
+    };
+    defaults
 }
 
 impl Shop {
@@ -58,39 +68,26 @@ impl Shop {
         let payment_db = TestDatabase::create(backend).await;
         let order_db = TestDatabase::create(backend).await;
 
-        let product_config = bazaar_product::config::Config {
-            server: ServerConfig::default(),
-            database: product_db.config.clone(),
-            auth: trusting(&signer),
-            seed_catalog: false,
-            ..bazaar_product::config::Config::default()
-        };
+        let mut product_config = bazaar_product::config::Config::default();
+        product_config.shared = shared(product_config.shared, &product_db, &signer);
+        product_config.settings.seed_catalog = false;
         let product = Spawned::start(|l, s| bazaar_product::run(product_config, l, s)).await;
-        let payment_config = bazaar_payment::config::Config {
-            server: ServerConfig::default(),
-            database: payment_db.config.clone(),
-            auth: trusting(&signer),
-            processor: bazaar_payment::config::ProcessorConfig {
-                slow_latency: Duration::from_millis(300),
-            },
-            ..bazaar_payment::config::Config::default()
-        };
+        let mut payment_config = bazaar_payment::config::Config::default();
+        payment_config.shared = shared(payment_config.shared, &payment_db, &signer);
+        payment_config.settings.processor.slow_latency = Duration::from_millis(300);
         let payment = Spawned::start(|l, s| bazaar_payment::run(payment_config, l, s)).await;
 
-        let mut order_config = OrderConfig {
-            server: ServerConfig::default(),
-            database: order_db.config.clone(),
-            auth: trusting(&signer),
-            product: ClientConfig::for_url(product.url()),
-            payment: ClientConfig::for_url(payment.url()),
-            retries: RetryPolicy {
-                max_attempts: 2,
-                backoff: Duration::from_millis(10),
-            },
-            ..OrderConfig::default()
+        let mut order_config = OrderConfig::default();
+        order_config.shared = shared(order_config.shared, &order_db, &signer);
+        let settings = &mut order_config.settings;
+        settings.product = ClientConfig::for_url(product.url());
+        settings.payment = ClientConfig::for_url(payment.url());
+        settings.retries = RetryPolicy {
+            max_attempts: 2,
+            backoff: Duration::from_millis(10),
         };
-        order_config.saga.lease = Duration::from_millis(300);
-        order_config.saga.recovery_interval = Duration::from_millis(100);
+        settings.saga.lease = Duration::from_millis(300);
+        settings.saga.recovery_interval = Duration::from_millis(100);
         tweak(&mut order_config);
         let mut shop = Self {
             signer,
@@ -102,6 +99,22 @@ impl Shop {
         };
         shop.start_order(Hooks::default()).await;
         shop
+    }
+
+    /// Stops the three services gracefully, order first, asserting each
+    /// stopped cleanly.
+    pub async fn close(self) {
+        if let Some(order) = self.order {
+            order.stop().await.expect("the order service stops cleanly");
+        }
+        self.payment
+            .stop()
+            .await
+            .expect("the payment service stops cleanly");
+        self.product
+            .stop()
+            .await
+            .expect("the product service stops cleanly");
     }
 
     /// (Re)starts the order service on its database.

@@ -4,8 +4,27 @@
 
 use std::fmt;
 
-use bazaar_proto::payment::v1 as pb;
-use bazaar_runtime::status::FieldViolations;
+/// Why a card, or one of its parts, is refused. The texts are the field
+/// violations callers see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CardError {
+    #[error("is required")]
+    MissingNumber,
+    #[error("must be 12 to 19 digits")]
+    NotDigits,
+    #[error("is not a valid card number")]
+    FailsChecksum,
+    #[error("must be 1 to 12")]
+    BadMonth,
+    #[error("must be a four-digit year")]
+    BadYear,
+    #[error("the card has expired")]
+    Expired,
+    #[error("must be 3 or 4 digits")]
+    BadCvc,
+    #[error("must be at most 100 characters")]
+    HolderNameTooLong,
+}
 
 /// The card network, from the number's prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,107 +57,167 @@ impl CardBrand {
             Self::Other => "other",
         }
     }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "visa" => Some(Self::Visa),
+            "mastercard" => Some(Self::Mastercard),
+            "amex" => Some(Self::Amex),
+            "other" => Some(Self::Other),
+            _ => None,
+        }
+    }
 }
 
-/// A card that passed every check: a Luhn-valid number of 12 to 19 digits,
-/// an expiry not in the past, a 3 or 4 digit CVC.
+/// A Luhn-valid number of 12 to 19 digits; spaces between digit groups are
+/// dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CardNumber(String);
+
+impl fmt::Debug for CardNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CardNumber(…{})", self.last4())
+    }
+}
+
+impl CardNumber {
+    pub fn parse(raw: &str) -> Result<Self, CardError> {
+        let digits: String = raw.chars().filter(|c| *c != ' ').collect();
+        if digits.is_empty() {
+            Err(CardError::MissingNumber)
+        } else if !digits.chars().all(|c| c.is_ascii_digit()) || !(12..=19).contains(&digits.len())
+        {
+            Err(CardError::NotDigits)
+        } else if !luhn_valid(&digits) {
+            Err(CardError::FailsChecksum)
+        } else {
+            Ok(Self(digits))
+        }
+    }
+
+    pub fn brand(&self) -> CardBrand {
+        CardBrand::of(&self.0)
+    }
+
+    pub fn last4(&self) -> &str {
+        &self.0[self.0.len() - 4..]
+    }
+}
+
+/// A calendar month (year, then month, so the order is the calendar's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct YearMonth {
+    year: u16,
+    month: u8,
+}
+
+impl YearMonth {
+    /// An expiry month: 1 to 12.
+    pub fn parse_month(raw: i32) -> Result<u8, CardError> {
+        u8::try_from(raw)
+            .ok()
+            .filter(|m| (1..=12).contains(m))
+            .ok_or(CardError::BadMonth)
+    }
+
+    /// An expiry year: four digits.
+    pub fn parse_year(raw: i32) -> Result<u16, CardError> {
+        u16::try_from(raw)
+            .ok()
+            .filter(|y| (1000..=9999).contains(y))
+            .ok_or(CardError::BadYear)
+    }
+
+    /// The expiry of a card still valid in `today`'s month; `month` and
+    /// `year` come from [`Self::parse_month`] and [`Self::parse_year`].
+    pub fn expiry(year: u16, month: u8, today: Self) -> Result<Self, CardError> {
+        let expiry = Self { year, month };
+        if expiry < today {
+            Err(CardError::Expired)
+        } else {
+            Ok(expiry)
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn of(year: u16, month: u8) -> Self {
+        Self { year, month }
+    }
+
+    /// Today's month in UTC, for expiry checks.
+    pub fn current() -> Self {
+        let days = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 86_400);
+        let (year, month) = month_of_day(i64::try_from(days).unwrap_or(0));
+        Self { year, month }
+    }
+}
+
+/// `MM/YYYY`.
+impl fmt::Display for YearMonth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02}/{}", self.month, self.year)
+    }
+}
+
+/// A 3 or 4 digit CVC: checked, never kept (the simulated processor does
+/// not ask for it).
+pub fn check_cvc(raw: &str) -> Result<(), CardError> {
+    if (3..=4).contains(&raw.len()) && raw.chars().all(|c| c.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(CardError::BadCvc)
+    }
+}
+
+/// At most 100 characters: checked, never kept.
+pub fn check_holder_name(raw: &str) -> Result<(), CardError> {
+    if raw.chars().count() > 100 {
+        Err(CardError::HolderNameTooLong)
+    } else {
+        Ok(())
+    }
+}
+
+/// A card that passed every check: a valid number and an expiry not in the
+/// past. Only built once its CVC passed [`check_cvc`] too.
+#[derive(Clone)]
 pub struct Card {
-    digits: String,
-    brand: CardBrand,
-    exp_month: u8,
-    exp_year: u16,
+    number: CardNumber,
+    expiry: YearMonth,
 }
 
 impl fmt::Debug for Card {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Card")
-            .field("brand", &self.brand)
+            .field("brand", &self.brand())
             .field("last4", &self.last4())
             .finish_non_exhaustive()
     }
 }
 
 impl Card {
-    /// Parses `card` (at `field`), recording every problem; `today` is
-    /// (year, month), for the expiry check.
-    pub fn parse(
-        card: Option<&pb::Card>,
-        field: &str,
-        today: (u16, u8),
-        violations: &mut FieldViolations,
-    ) -> Option<Self> {
-        let Some(card) = card else {
-            violations.add(field, "is required");
-            return None;
-        };
-        let digits: String = card.number.chars().filter(|c| *c != ' ').collect();
-        let number_ok = if digits.is_empty() {
-            violations.add(format!("{field}.number"), "is required");
-            false
-        } else if !digits.chars().all(|c| c.is_ascii_digit()) || !(12..=19).contains(&digits.len())
-        {
-            violations.add(format!("{field}.number"), "must be 12 to 19 digits");
-            false
-        } else if !luhn_valid(&digits) {
-            violations.add(format!("{field}.number"), "is not a valid card number");
-            false
-        } else {
-            true
-        };
-        let month = u8::try_from(card.exp_month)
-            .ok()
-            .filter(|m| (1..=12).contains(m));
-        if month.is_none() {
-            violations.add(format!("{field}.exp_month"), "must be 1 to 12");
-        }
-        let year = u16::try_from(card.exp_year)
-            .ok()
-            .filter(|y| (1000..=9999).contains(y));
-        if year.is_none() {
-            violations.add(format!("{field}.exp_year"), "must be a four-digit year");
-        }
-        let expired = matches!((year, month), (Some(y), Some(m)) if (y, m) < today);
-        if expired {
-            violations.add(format!("{field}.exp_year"), "the card has expired");
-        }
-        let cvc_ok =
-            (3..=4).contains(&card.cvc.len()) && card.cvc.chars().all(|c| c.is_ascii_digit());
-        if !cvc_ok {
-            violations.add(format!("{field}.cvc"), "must be 3 or 4 digits");
-        }
-        if card.holder_name.chars().count() > 100 {
-            violations.add(
-                format!("{field}.holder_name"),
-                "must be at most 100 characters",
-            );
-        }
-        match (number_ok && cvc_ok && !expired, month, year) {
-            (true, Some(exp_month), Some(exp_year)) => Some(Self {
-                brand: CardBrand::of(&digits),
-                digits,
-                exp_month,
-                exp_year,
-            }),
-            _ => None,
-        }
+    pub fn new(number: CardNumber, expiry: YearMonth) -> Self {
+        Self { number, expiry }
     }
 
     pub fn brand(&self) -> CardBrand {
-        self.brand
+        self.number.brand()
     }
 
     pub fn last4(&self) -> &str {
-        &self.digits[self.digits.len() - 4..]
+        self.number.last4()
     }
 
     /// `MM/YYYY`.
     pub fn expiry(&self) -> String {
-        format!("{:02}/{}", self.exp_month, self.exp_year)
+        self.expiry.to_string()
     }
 
     /// The full number, for the processor only.
     pub(crate) fn digits(&self) -> &str {
-        &self.digits
+        &self.number.0
     }
 }
 
@@ -158,96 +237,6 @@ fn luhn_valid(digits: &str) -> bool {
         })
         .sum();
     sum.is_multiple_of(10)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn card(number: &str, month: i32, year: i32, cvc: &str) -> pb::Card {
-        pb::Card {
-            number: number.into(),
-            exp_month: month,
-            exp_year: year,
-            cvc: cvc.into(),
-            holder_name: "Ada Lovelace".into(),
-        }
-    }
-
-    fn parse(card: &pb::Card) -> (Option<Card>, Vec<String>) {
-        let mut violations = FieldViolations::default();
-        let parsed = Card::parse(Some(card), "card", (2026, 11), &mut violations);
-        let fields = violations
-            .violations()
-            .iter()
-            .map(|v| v.field.clone())
-            .collect();
-        (parsed, fields)
-    }
-
-    #[test]
-    fn a_good_card_keeps_only_what_may_be_stored() {
-        let (parsed, fields) = parse(&card("4242 4242 4242 4242", 12, 2030, "123"));
-        let parsed = parsed.unwrap();
-        assert!(fields.is_empty());
-        assert_eq!(parsed.brand(), CardBrand::Visa);
-        assert_eq!(parsed.last4(), "4242");
-        assert_eq!(parsed.expiry(), "12/2030");
-        let printed = format!("{parsed:?}");
-        assert!(!printed.contains("42424242"), "{printed}");
-    }
-
-    #[test]
-    fn brands_come_from_the_prefix() {
-        for (number, brand) in [
-            ("5555555555554444", CardBrand::Mastercard),
-            ("378282246310005", CardBrand::Amex),
-        ] {
-            assert_eq!(
-                parse(&card(number, 1, 2030, "1234")).0.unwrap().brand(),
-                brand
-            );
-        }
-    }
-
-    #[test]
-    fn every_bad_field_is_reported() {
-        let (parsed, fields) = parse(&card("4242 4242 4242 4241", 13, 99, "12"));
-        assert!(parsed.is_none());
-        assert_eq!(
-            fields,
-            ["card.number", "card.exp_month", "card.exp_year", "card.cvc"]
-        );
-    }
-
-    #[test]
-    fn an_expired_card_is_refused_and_this_month_is_fine() {
-        assert_eq!(
-            parse(&card("4242424242424242", 10, 2026, "123")).1,
-            ["card.exp_year"]
-        );
-        assert!(
-            parse(&card("4242424242424242", 11, 2026, "123"))
-                .0
-                .is_some()
-        );
-    }
-
-    #[test]
-    fn letters_are_not_digits() {
-        assert_eq!(
-            parse(&card("4242-4242-4242-4242", 1, 2030, "123")).1,
-            ["card.number"]
-        );
-    }
-}
-
-/// Today's (year, month) in UTC, for expiry checks.
-pub fn current_month() -> (u16, u8) {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400);
-    month_of_day(i64::try_from(days).unwrap_or(0))
 }
 
 /// The (year, month) of a day counted from 1970-01-01 (Howard Hinnant's

@@ -1,37 +1,19 @@
-//! Charges, refunds, and the requests that make them.
+//! Charges, refunds, and the commands that make them.
 
 pub use bazaar_domain::IdempotencyKey;
 use bazaar_domain::Money;
-use bazaar_proto::payment::v1 as pb;
-use bazaar_runtime::{db::timestamp, status::FieldViolations};
 
-use super::card::Card;
+use super::card::{Card, CardBrand};
 
-/// A payment's id: a UUID.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentId(uuid::Uuid);
+bazaar_domain::uuid_id!(
+    /// A payment's id.
+    PaymentId
+);
 
-impl PaymentId {
-    pub fn new() -> Self {
-        Self(uuid::Uuid::now_v7())
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        uuid::Uuid::parse_str(raw)
-            .map(Self)
-            .map_err(|_| "must be a UUID")
-    }
-
-    pub fn as_string(&self) -> String {
-        self.0.to_string()
-    }
-}
-
-impl Default for PaymentId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+bazaar_domain::uuid_id!(
+    /// A refund's id.
+    RefundId
+);
 
 /// What the processor said, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,16 +46,19 @@ impl PaymentStatus {
 /// A charge as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
-    pub id: String,
-    pub idempotency_key: String,
+    pub id: PaymentId,
+    pub idempotency_key: IdempotencyKey,
+    /// The order service's id for the order; opaque here.
     pub order_id: String,
     pub amount: Money,
     pub refunded: Money,
     pub status: PaymentStatus,
-    pub card_brand: String,
+    pub card_brand: CardBrand,
     pub card_last4: String,
+    /// `MM/YYYY`.
     pub card_exp: String,
-    pub decline_reason: String,
+    /// The processor's reason code, for a declined payment only.
+    pub decline_reason: Option<String>,
     pub refunds: Vec<Refund>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -92,146 +77,37 @@ impl Payment {
     pub fn refundable(&self) -> i64 {
         self.amount.minor() - self.refunded.minor()
     }
-
-    pub fn to_proto(&self) -> pb::Payment {
-        let status = match self.status {
-            PaymentStatus::Pending => pb::PaymentStatus::Pending,
-            PaymentStatus::Declined => pb::PaymentStatus::Declined,
-            PaymentStatus::Succeeded if self.refunded == self.amount => pb::PaymentStatus::Refunded,
-            PaymentStatus::Succeeded if !self.refunded.is_zero() => {
-                pb::PaymentStatus::PartiallyRefunded
-            }
-            PaymentStatus::Succeeded => pb::PaymentStatus::Succeeded,
-        };
-        pb::Payment {
-            id: self.id.clone(),
-            order_id: self.order_id.clone(),
-            idempotency_key: self.idempotency_key.clone(),
-            amount: Some(self.amount.to_wire()),
-            refunded_amount: Some(self.refunded.to_wire()),
-            status: status.into(),
-            card_brand: self.card_brand.clone(),
-            card_last4: self.card_last4.clone(),
-            decline_reason: self.decline_reason.clone(),
-            refunds: self.refunds.iter().map(Refund::to_proto).collect(),
-            create_time: Some(timestamp(self.created_at)),
-            update_time: Some(timestamp(self.updated_at)),
-        }
-    }
 }
 
 /// Money given back from a payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
-    pub id: String,
-    pub payment_id: String,
-    pub idempotency_key: String,
+    pub id: RefundId,
+    pub payment_id: PaymentId,
+    pub idempotency_key: IdempotencyKey,
     pub amount: Money,
-    pub reason: String,
+    pub reason: Option<String>,
     pub created_at: i64,
-}
-
-impl Refund {
-    pub fn to_proto(&self) -> pb::Refund {
-        pb::Refund {
-            id: self.id.clone(),
-            amount: Some(self.amount.to_wire()),
-            reason: self.reason.clone(),
-            idempotency_key: self.idempotency_key.clone(),
-            create_time: Some(timestamp(self.created_at)),
-        }
-    }
 }
 
 /// A valid Charge request.
 #[derive(Debug)]
 pub struct ChargeCommand {
     pub idempotency_key: IdempotencyKey,
+    /// 1 to 128 characters.
     pub order_id: String,
+    /// More than zero.
     pub amount: Money,
     pub card: Card,
-}
-
-impl ChargeCommand {
-    /// Parses a request, reporting every bad field at once. `today` is
-    /// (year, month) for the card expiry.
-    pub fn parse(request: &pb::ChargeRequest, today: (u16, u8)) -> Result<Self, FieldViolations> {
-        let mut violations = FieldViolations::default();
-        let key = violations.check(
-            "idempotency_key",
-            IdempotencyKey::parse(&request.idempotency_key),
-        );
-        if request.order_id.is_empty() || request.order_id.len() > 128 {
-            violations.add("order_id", "must be 1 to 128 characters");
-        }
-        let amount = violations
-            .check("amount", Money::from_wire(request.amount.as_ref()))
-            .filter(|amount| {
-                let positive = !amount.is_zero();
-                if !positive {
-                    violations.add("amount.amount_minor", "must be more than zero");
-                }
-                positive
-            });
-        let card = Card::parse(request.card.as_ref(), "card", today, &mut violations);
-        match (key, amount, card) {
-            (Some(idempotency_key), Some(amount), Some(card)) if violations.is_empty() => {
-                Ok(Self {
-                    idempotency_key,
-                    order_id: request.order_id.clone(),
-                    amount,
-                    card,
-                })
-            }
-            _ => Err(violations),
-        }
-    }
 }
 
 /// A valid Refund request.
 #[derive(Debug)]
 pub struct RefundCommand {
     pub payment_id: PaymentId,
-    /// `None`: whatever is left.
+    /// More than zero; `None`: whatever is left.
     pub amount: Option<Money>,
     pub idempotency_key: IdempotencyKey,
-    pub reason: String,
-}
-
-impl RefundCommand {
-    pub fn parse(request: &pb::RefundRequest) -> Result<Self, FieldViolations> {
-        let mut violations = FieldViolations::default();
-        let payment_id = violations.check("payment_id", PaymentId::parse(&request.payment_id));
-        let amount = match request.amount.as_ref() {
-            None => Some(None),
-            Some(wire) => violations
-                .check("amount", Money::from_wire(Some(wire)))
-                .filter(|amount| {
-                    let positive = !amount.is_zero();
-                    if !positive {
-                        violations.add("amount.amount_minor", "must be more than zero");
-                    }
-                    positive
-                })
-                .map(Some),
-        };
-        let key = violations.check(
-            "idempotency_key",
-            IdempotencyKey::parse(&request.idempotency_key),
-        );
-        if request.reason.chars().count() > 500 {
-            violations.add("reason", "must be at most 500 characters");
-        }
-        match (payment_id, amount, key) {
-            (Some(payment_id), Some(amount), Some(idempotency_key)) if violations.is_empty() => {
-                Ok(Self {
-                    payment_id,
-                    amount,
-                    idempotency_key,
-                    reason: request.reason.clone(),
-                })
-            }
-            _ => Err(violations),
-        }
-    }
+    /// At most 500 characters.
+    pub reason: Option<String>,
 }

@@ -1,5 +1,7 @@
 //! [`PaymentStore`] over SQL, one dialect for PostgreSQL and SQLite.
 
+use std::fmt::Display;
+
 use bazaar_domain::Money;
 use bazaar_runtime::{
     db::{Database, Migrations, is_unique_violation, now_micros},
@@ -10,19 +12,16 @@ use sqlx::{Any, Row, Transaction, any::AnyRow, migrate::Migrator};
 use super::{Claim, PaymentStore};
 use crate::{
     domain::{
-        ChargeCommand, IdempotencyKey, Payment, PaymentId, PaymentStatus, Refund, RefundCommand,
+        CardBrand, ChargeCommand, IdempotencyKey, Payment, PaymentId, PaymentStatus, Refund,
+        RefundCommand, RefundId,
     },
     processor::Outcome,
 };
 
-static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
-static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// The payment service's schema, per backend.
-pub const MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES,
-    sqlite: &SQLITE,
-};
+/// The payment service's schema: the same DDL on both backends.
+pub const MIGRATIONS: Migrations = Migrations::Portable(&MIGRATOR);
 
 const SELECT_BY_ID: &str = "SELECT id, idempotency_key, order_id, currency_code, amount_minor, \
      refunded_minor, status, card_brand, card_last4, card_exp, decline_reason, created_at, updated_at \
@@ -63,25 +62,45 @@ impl SqlPaymentStore {
     }
 }
 
+/// A stored value that no longer parses is a bug (or a hand edit), not the
+/// caller's fault.
+fn stored<T, E: Display>(what: &'static str, value: Result<T, E>) -> Result<T, ServiceError> {
+    value.map_err(|e| ServiceError::internal(format!("stored {what} is invalid: {e}")))
+}
+
+/// The columns are NOT NULL, so the schema writes "none" as `''`.
+fn optional_text(row: &AnyRow, column: &str) -> Result<Option<String>, ServiceError> {
+    let text: String = row.try_get(column)?;
+    Ok(Some(text).filter(|text| !text.is_empty()))
+}
+
 fn payment_from_row(row: &AnyRow) -> Result<Payment, ServiceError> {
+    let id: String = row.try_get("id")?;
+    let key: String = row.try_get("idempotency_key")?;
     let currency: String = row.try_get("currency_code")?;
-    let amount = Money::from_parts(&currency, row.try_get("amount_minor")?)
-        .map_err(ServiceError::internal)?;
-    let refunded = Money::from_parts(&currency, row.try_get("refunded_minor")?)
-        .map_err(ServiceError::internal)?;
+    let amount = stored(
+        "amount",
+        Money::from_parts(&currency, row.try_get("amount_minor")?),
+    )?;
+    let refunded = stored(
+        "refunded amount",
+        Money::from_parts(&currency, row.try_get("refunded_minor")?),
+    )?;
     let status: String = row.try_get("status")?;
+    let brand: String = row.try_get("card_brand")?;
     Ok(Payment {
-        id: row.try_get("id")?,
-        idempotency_key: row.try_get("idempotency_key")?,
+        id: stored("payment id", PaymentId::parse(&id))?,
+        idempotency_key: stored("idempotency key", IdempotencyKey::parse(&key))?,
         order_id: row.try_get("order_id")?,
         amount,
         refunded,
         status: PaymentStatus::parse(&status)
             .ok_or_else(|| ServiceError::internal(format!("unknown payment status {status:?}")))?,
-        card_brand: row.try_get("card_brand")?,
+        card_brand: CardBrand::parse(&brand)
+            .ok_or_else(|| ServiceError::internal(format!("unknown card brand {brand:?}")))?,
         card_last4: row.try_get("card_last4")?,
         card_exp: row.try_get("card_exp")?,
-        decline_reason: row.try_get("decline_reason")?,
+        decline_reason: optional_text(row, "decline_reason")?,
         refunds: Vec::new(),
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -96,7 +115,7 @@ async fn refunds_of(
         "SELECT id, payment_id, idempotency_key, amount_minor, reason, created_at \
          FROM refunds WHERE payment_id = $1 ORDER BY created_at, id",
     )
-    .bind(&payment.id)
+    .bind(payment.id.to_string())
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
@@ -105,13 +124,18 @@ async fn refunds_of(
 }
 
 fn refund_from_row(row: &AnyRow, payment: &Payment) -> Result<Refund, ServiceError> {
+    let id: String = row.try_get("id")?;
+    let payment_id: String = row.try_get("payment_id")?;
+    let key: String = row.try_get("idempotency_key")?;
     Ok(Refund {
-        id: row.try_get("id")?,
-        payment_id: row.try_get("payment_id")?,
-        idempotency_key: row.try_get("idempotency_key")?,
-        amount: Money::new(payment.amount.currency(), row.try_get("amount_minor")?)
-            .map_err(ServiceError::internal)?,
-        reason: row.try_get("reason")?,
+        id: stored("refund id", RefundId::parse(&id))?,
+        payment_id: stored("payment id", PaymentId::parse(&payment_id))?,
+        idempotency_key: stored("idempotency key", IdempotencyKey::parse(&key))?,
+        amount: stored(
+            "refund amount",
+            Money::new(payment.amount.currency(), row.try_get("amount_minor")?),
+        )?,
+        reason: optional_text(row, "reason")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -137,14 +161,14 @@ async fn payment_in(
 impl PaymentStore for SqlPaymentStore {
     async fn claim_charge(&self, command: &ChargeCommand) -> Result<Claim, ServiceError> {
         let now = now_micros();
-        let id = PaymentId::new().as_string();
+        let id = PaymentId::generate();
         let inserted = sqlx::query(
             "INSERT INTO payments (id, idempotency_key, order_id, currency_code, amount_minor, \
              refunded_minor, status, card_brand, card_last4, card_exp, decline_reason, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, 0, 'pending', $6, $7, $8, '', $9, $9) \
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
-        .bind(&id)
+        .bind(id.to_string())
         .bind(command.idempotency_key.as_str())
         .bind(&command.order_id)
         .bind(command.amount.currency().code())
@@ -160,15 +184,15 @@ impl PaymentStore for SqlPaymentStore {
             // Exactly what was just written; no need to read it back.
             return Ok(Claim::New(Payment {
                 id,
-                idempotency_key: command.idempotency_key.as_str().to_owned(),
+                idempotency_key: command.idempotency_key.clone(),
                 order_id: command.order_id.clone(),
                 amount: command.amount,
                 refunded: Money::zero(command.amount.currency()),
                 status: PaymentStatus::Pending,
-                card_brand: command.card.brand().as_str().to_owned(),
+                card_brand: command.card.brand(),
                 card_last4: command.card.last4().to_owned(),
                 card_exp: command.card.expiry(),
-                decline_reason: String::new(),
+                decline_reason: None,
                 refunds: Vec::new(),
                 created_at: now,
                 updated_at: now,
@@ -181,7 +205,12 @@ impl PaymentStore for SqlPaymentStore {
         Ok(Claim::Existing(existing))
     }
 
-    async fn finish_charge(&self, id: &str, outcome: &Outcome) -> Result<Payment, ServiceError> {
+    async fn finish_charge(
+        &self,
+        id: PaymentId,
+        outcome: &Outcome,
+    ) -> Result<Payment, ServiceError> {
+        // `''`: no decline reason (see `optional_text`).
         let (status, reason) = match outcome {
             Outcome::Approved => (PaymentStatus::Succeeded, ""),
             Outcome::Declined(reason) => (PaymentStatus::Declined, *reason),
@@ -203,29 +232,29 @@ impl PaymentStore for SqlPaymentStore {
         .bind(status.as_str())
         .bind(reason)
         .bind(now_micros())
-        .bind(id)
+        .bind(id.to_string())
         .fetch_optional(self.db.pool())
         .await?;
         match finished {
             Some(row) => payment_from_row(&row),
             // Another caller's answer won: read it.
             None => self
-                .payment_where(SELECT_BY_ID, id)
+                .payment_where(SELECT_BY_ID, &id.to_string())
                 .await?
                 .ok_or_else(|| ServiceError::internal("a finished payment vanished")),
         }
     }
 
-    async fn abandon_charge(&self, id: &str) -> Result<(), ServiceError> {
+    async fn abandon_charge(&self, id: PaymentId) -> Result<(), ServiceError> {
         sqlx::query("DELETE FROM payments WHERE id = $1 AND status = 'pending'")
-            .bind(id)
+            .bind(id.to_string())
             .execute(self.db.pool())
             .await?;
         Ok(())
     }
 
-    async fn get(&self, id: &PaymentId) -> Result<Option<Payment>, ServiceError> {
-        self.payment_where(SELECT_BY_ID, &id.as_string()).await
+    async fn get(&self, id: PaymentId) -> Result<Option<Payment>, ServiceError> {
+        self.payment_where(SELECT_BY_ID, &id.to_string()).await
     }
 
     async fn lookup(&self, key: &IdempotencyKey) -> Result<Option<Payment>, ServiceError> {
@@ -233,7 +262,7 @@ impl PaymentStore for SqlPaymentStore {
     }
 
     async fn refund(&self, command: &RefundCommand) -> Result<(Payment, Refund), ServiceError> {
-        let payment_id = command.payment_id.as_string();
+        let payment_id = command.payment_id.to_string();
         let mut tx = self.db.begin_write().await?;
         let payment = payment_in(&mut tx, &payment_id)
             .await?
@@ -242,7 +271,7 @@ impl PaymentStore for SqlPaymentStore {
         if let Some(previous) = payment
             .refunds
             .iter()
-            .find(|r| r.idempotency_key == command.idempotency_key.as_str())
+            .find(|r| r.idempotency_key == command.idempotency_key)
         {
             return match command.amount {
                 Some(amount) if amount != previous.amount => {
@@ -303,16 +332,16 @@ impl PaymentStore for SqlPaymentStore {
                 ),
             ));
         }
-        let refund_id = PaymentId::new().as_string();
+        let refund_id = RefundId::generate();
         let inserted = sqlx::query(
             "INSERT INTO refunds (id, payment_id, idempotency_key, amount_minor, reason, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(&refund_id)
+        .bind(refund_id.to_string())
         .bind(&payment_id)
         .bind(command.idempotency_key.as_str())
         .bind(amount.minor())
-        .bind(&command.reason)
+        .bind(command.reason.as_deref().unwrap_or_default())
         .bind(now)
         .execute(&mut *tx)
         .await;

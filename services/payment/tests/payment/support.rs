@@ -29,19 +29,15 @@ impl Service {
     pub async fn start(backend: Backend) -> Self {
         let database = TestDatabase::create(backend).await;
         let signer = TokenSigner::generate(&AuthConfig::default()).unwrap();
-        let config = Config {
-            server: ServerConfig::default(),
-            database: database.config.clone(),
-            auth: AuthConfig {
-                jwks_url: None,
-                keys: vec![signer.jwk().clone()],
-                ..AuthConfig::default()
-            },
-            processor: bazaar_payment::config::ProcessorConfig {
-                slow_latency: Duration::from_millis(1_500),
-            },
-            ..Config::default()
+        let mut config = Config::default();
+        config.shared.server = ServerConfig::default();
+        config.shared.database = database.config.clone();
+        config.shared.auth = AuthConfig {
+            jwks_url: None,
+            keys: vec![signer.jwk().clone()],
+            ..AuthConfig::default()
         };
+        config.settings.processor.slow_latency = Duration::from_millis(1_500);
         let server = Spawned::start(|l, s| bazaar_payment::run(config, l, s)).await;
         Self {
             url: server.url(),

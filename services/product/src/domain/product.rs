@@ -1,152 +1,56 @@
 //! A product and its fields.
 
-use std::fmt;
-
-use uuid::Uuid;
-
 use bazaar_domain::Money;
 
-use super::Invalid;
+use super::newtype::{Length, TextRules, at_least, text_newtype};
 
-/// A product's server-assigned id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ProductId(Uuid);
+bazaar_domain::uuid_id!(
+    /// A product's server-assigned id.
+    ProductId
+);
 
-impl ProductId {
-    /// A fresh id; v7 so ids sort roughly by creation, which keeps index
-    /// inserts local.
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
+/// What SKUs and categories share: 1 to 64 characters of a small ASCII set.
+const CODE: TextRules = TextRules::required(Length::Bytes(64), "must be at most 64 characters");
 
-    pub fn parse(value: &str) -> Result<Self, Invalid> {
-        if value.is_empty() {
-            return Err(Invalid("is required"));
-        }
-        Uuid::try_parse(value)
-            .map(Self)
-            .map_err(|_| Invalid("must be a UUID"))
-    }
-}
+text_newtype!(
+    /// The shop's own code for a product: 1 to 64 of `A-Z`, `0-9`, `-`.
+    Sku,
+    CODE.only(
+        |c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-',
+        "may contain only A-Z, 0-9 and -",
+    )
+);
 
-impl fmt::Display for ProductId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Always the lower-case hyphenated form, so stored ids compare as text.
-        self.0.hyphenated().fmt(f)
-    }
-}
+text_newtype!(
+    /// What the shop calls a product: 1 to 200 characters, no control
+    /// characters, no surrounding blanks.
+    ProductName,
+    TextRules::required(Length::Chars(200), "must be at most 200 characters")
+        .trimmed()
+        .only(|c| !c.is_control(), "must not contain control characters")
+);
 
-/// The shop's own code for a product: 1 to 64 of `A-Z`, `0-9`, `-`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sku(String);
+text_newtype!(
+    /// Free text about a product, up to 5000 characters (may be empty).
+    Description,
+    TextRules::optional(Length::Chars(5000), "must be at most 5000 characters")
+);
 
-impl Sku {
-    pub fn parse(value: String) -> Result<Self, Invalid> {
-        if value.is_empty() {
-            return Err(Invalid("is required"));
-        }
-        if value.len() > 64 {
-            return Err(Invalid("must be at most 64 characters"));
-        }
-        if !value
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(Invalid("may contain only A-Z, 0-9 and -"));
-        }
-        Ok(Self(value))
-    }
+text_newtype!(
+    /// A lower-case slug grouping products, e.g. `kitchen`: 1 to 64 of
+    /// `a-z`, `0-9`, `-`.
+    Category,
+    CODE.only(
+        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-',
+        "must be a lower-case slug: a-z, 0-9 and -",
+    )
+);
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// What the shop calls a product: 1 to 200 characters, no control
-/// characters, no surrounding blanks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProductName(String);
-
-impl ProductName {
-    pub fn parse(value: String) -> Result<Self, Invalid> {
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
-            return Err(Invalid("is required"));
-        }
-        if trimmed.chars().count() > 200 {
-            return Err(Invalid("must be at most 200 characters"));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(Invalid("must not contain control characters"));
-        }
-        Ok(Self(trimmed.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Free text about a product, up to 5000 characters (may be empty).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Description(String);
-
-impl Description {
-    pub fn parse(value: String) -> Result<Self, Invalid> {
-        if value.chars().count() > 5000 {
-            return Err(Invalid("must be at most 5000 characters"));
-        }
-        Ok(Self(value))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A lower-case slug grouping products, e.g. `kitchen`: 1 to 64 of `a-z`,
-/// `0-9`, `-`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Category(String);
-
-impl Category {
-    pub fn parse(value: String) -> Result<Self, Invalid> {
-        if value.is_empty() {
-            return Err(Invalid("is required"));
-        }
-        if value.len() > 64 {
-            return Err(Invalid("must be at most 64 characters"));
-        }
-        if !value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(Invalid("must be a lower-case slug: a-z, 0-9 and -"));
-        }
-        Ok(Self(value))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Units on the shelf; never negative.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct StockLevel(i64);
-
-impl StockLevel {
-    pub fn parse(value: i64) -> Result<Self, Invalid> {
-        if value < 0 {
-            return Err(Invalid("must not be negative"));
-        }
-        Ok(Self(value))
-    }
-
-    pub fn get(self) -> i64 {
-        self.0
-    }
-}
+at_least!(
+    /// Units on the shelf; never negative.
+    StockLevel(i64) >= 0,
+    "must not be negative"
+);
 
 /// A product as the catalog holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]

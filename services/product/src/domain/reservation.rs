@@ -1,57 +1,31 @@
 //! Stock held for an order: what was asked for and what was reserved.
 
-use std::{collections::HashSet, fmt};
+use std::collections::HashSet;
 
 use bazaar_domain::Money;
 
-use super::{Invalid, product::ProductId};
+use super::{
+    Invalid,
+    newtype::{Length, TextRules, at_least, text_newtype},
+    product::ProductId,
+};
 
-/// The order a reservation belongs to: its idempotency key. The order
-/// service owns the format; this only bounds it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct OrderId(String);
+text_newtype!(
+    /// The order a reservation belongs to: its idempotency key. The order
+    /// service owns the format; this only bounds it.
+    OrderId,
+    TextRules::required(Length::Bytes(128), "must be at most 128 bytes")
+        .only(
+            |c| !c.is_control() && !c.is_whitespace(),
+            "must not contain spaces or control characters",
+        )
+);
 
-impl OrderId {
-    pub fn parse(value: String) -> Result<Self, Invalid> {
-        if value.is_empty() {
-            return Err(Invalid("is required"));
-        }
-        if value.len() > 128 {
-            return Err(Invalid("must be at most 128 bytes"));
-        }
-        if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(Invalid("must not contain spaces or control characters"));
-        }
-        Ok(Self(value))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for OrderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// How many units of one product: at least 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Quantity(i32);
-
-impl Quantity {
-    pub fn parse(value: i32) -> Result<Self, Invalid> {
-        if value < 1 {
-            return Err(Invalid("must be at least 1"));
-        }
-        Ok(Self(value))
-    }
-
-    pub fn get(self) -> i32 {
-        self.0
-    }
-}
+at_least!(
+    /// How many units of one product: at least 1.
+    Quantity(i32) >= 1,
+    "must be at least 1"
+);
 
 /// One requested line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

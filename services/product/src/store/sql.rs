@@ -30,8 +30,9 @@ use crate::domain::{
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// The schema, per backend.
-pub const MIGRATIONS: Migrations = Migrations {
+/// The schema, per backend: PostgreSQL needs `COLLATE "C"` to order names
+/// bytewise as SQLite does, and SQLite has no collation of that name.
+pub const MIGRATIONS: Migrations = Migrations::PerBackend {
     postgres: &POSTGRES,
     sqlite: &SQLITE,
 };
@@ -124,7 +125,7 @@ impl TryFrom<ReservedItemRow> for ReservedItem {
 
 /// A stored value that no longer parses is a bug (or a hand edit), not the
 /// caller's fault.
-fn stored<T>(what: &'static str, value: Result<T, Invalid>) -> StoreResult<T> {
+fn stored<T, E: std::fmt::Display>(what: &'static str, value: Result<T, E>) -> StoreResult<T> {
     value.map_err(|e| ServiceError::internal(format!("stored {what} is invalid: {e}")))
 }
 
@@ -218,6 +219,77 @@ async fn load_reservation(
     }))
 }
 
+/// `NOT_FOUND` unless the order has a reservation.
+async fn existing_reservation(
+    conn: &mut AnyConnection,
+    order_id: &OrderId,
+) -> StoreResult<Reservation> {
+    load_reservation(conn, order_id)
+        .await?
+        .ok_or_else(|| reservation_not_found(order_id))
+}
+
+/// The moves of a reservation's state, each one conditional `UPDATE`, so a
+/// move that loses a race to another changes nothing.
+#[derive(Debug, Clone, Copy)]
+enum Transition {
+    /// RESERVED and not yet due → COMMITTED.
+    Commit,
+    /// RESERVED or COMMITTED → RELEASED.
+    Release,
+    /// RESERVED and due → EXPIRED.
+    Expire,
+}
+
+impl Transition {
+    /// The statement: `$1` the new state, `$2` now, `$3` the order id and
+    /// `$4`… the states it may leave.
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Commit => {
+                "UPDATE reservations SET state = $1, update_time = $2 \
+                 WHERE order_id = $3 AND state = $4 AND expire_time > $2"
+            }
+            Self::Release => {
+                "UPDATE reservations SET state = $1, update_time = $2 \
+                 WHERE order_id = $3 AND state IN ($4, $5)"
+            }
+            Self::Expire => {
+                "UPDATE reservations SET state = $1, update_time = $2 \
+                 WHERE order_id = $3 AND state = $4 AND expire_time <= $2"
+            }
+        }
+    }
+
+    /// The state it moves to and the ones it moves from.
+    fn states(self) -> (ReservationState, &'static [ReservationState]) {
+        use ReservationState::{Committed, Expired, Released, Reserved};
+        match self {
+            Self::Commit => (Committed, &[Reserved]),
+            Self::Release => (Released, &[Reserved, Committed]),
+            Self::Expire => (Expired, &[Reserved]),
+        }
+    }
+
+    /// True if the reservation moved.
+    async fn apply(
+        self,
+        conn: &mut AnyConnection,
+        order_id: &OrderId,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let (to, from) = self.states();
+        let mut query = sqlx::query(self.sql())
+            .bind(to.as_str())
+            .bind(now)
+            .bind(order_id.as_str());
+        for state in from {
+            query = query.bind(state.as_str());
+        }
+        Ok(query.execute(conn).await?.rows_affected() > 0)
+    }
+}
+
 /// Puts a reservation's items back on the shelf. A product deleted since
 /// has no shelf to return to; its row is simply not there.
 async fn return_stock(
@@ -245,18 +317,7 @@ async fn expire_reservation(
     order_id: &OrderId,
     now: i64,
 ) -> StoreResult<bool> {
-    let expired = sqlx::query(
-        "UPDATE reservations SET state = $1, update_time = $2 \
-         WHERE order_id = $3 AND state = $4 AND expire_time <= $2",
-    )
-    .bind(ReservationState::Expired.as_str())
-    .bind(now)
-    .bind(order_id.as_str())
-    .bind(ReservationState::Reserved.as_str())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if expired == 0 {
+    if !Transition::Expire.apply(conn, order_id, now).await? {
         return Ok(false);
     }
     if let Some(reservation) = load_reservation(conn, order_id).await? {
@@ -530,21 +591,9 @@ impl ProductStore for SqlStore {
     async fn commit(&self, order_id: OrderId) -> StoreResult<Reservation> {
         let now = db::now_micros();
         let mut tx = self.db.begin_write().await?;
-        let committed = sqlx::query(
-            "UPDATE reservations SET state = $1, update_time = $2 \
-             WHERE order_id = $3 AND state = $4 AND expire_time > $2",
-        )
-        .bind(ReservationState::Committed.as_str())
-        .bind(now)
-        .bind(order_id.as_str())
-        .bind(ReservationState::Reserved.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let reservation = load_reservation(&mut tx, &order_id)
-            .await?
-            .ok_or_else(|| reservation_not_found(&order_id))?;
-        if committed == 1 || reservation.state == ReservationState::Committed {
+        let committed = Transition::Commit.apply(&mut tx, &order_id, now).await?;
+        let reservation = existing_reservation(&mut tx, &order_id).await?;
+        if committed || reservation.state == ReservationState::Committed {
             tx.commit().await?;
             return Ok(reservation);
         }
@@ -568,22 +617,9 @@ impl ProductStore for SqlStore {
     async fn release(&self, order_id: OrderId) -> StoreResult<Reservation> {
         let now = db::now_micros();
         let mut tx = self.db.begin_write().await?;
-        let released = sqlx::query(
-            "UPDATE reservations SET state = $1, update_time = $2 \
-             WHERE order_id = $3 AND state IN ($4, $5)",
-        )
-        .bind(ReservationState::Released.as_str())
-        .bind(now)
-        .bind(order_id.as_str())
-        .bind(ReservationState::Reserved.as_str())
-        .bind(ReservationState::Committed.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let reservation = load_reservation(&mut tx, &order_id)
-            .await?
-            .ok_or_else(|| reservation_not_found(&order_id))?;
-        if released == 1 {
+        let released = Transition::Release.apply(&mut tx, &order_id, now).await?;
+        let reservation = existing_reservation(&mut tx, &order_id).await?;
+        if released {
             return_stock(&mut tx, &reservation.items, now).await?;
         }
         tx.commit().await?;

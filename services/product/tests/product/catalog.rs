@@ -78,6 +78,7 @@ async fn an_admin_creates_gets_updates_and_deletes_a_product() {
             .await
             .unwrap_err();
         assert_eq!(again.code(), Code::NotFound, "{backend:?}");
+        app.stop().await;
     }
 }
 
@@ -117,6 +118,7 @@ async fn customers_may_not_change_the_catalog() {
             .unwrap_err();
         assert_eq!(delete.code(), Code::PermissionDenied, "{backend:?}");
         assert_eq!(app.stock(&existing.id).await, 5);
+        app.stop().await;
     }
 }
 
@@ -151,6 +153,7 @@ async fn anonymous_callers_may_read_but_not_write() {
             .metadata_mut()
             .insert("authorization", "Bearer not-a-jwt".parse().expect("header"));
         assert!(client.get_product(request).await.is_ok(), "{backend:?}");
+        app.stop().await;
     }
 }
 
@@ -182,6 +185,7 @@ async fn a_taken_sku_is_already_exists() {
             .await
             .unwrap_err();
         assert_eq!(renamed.code(), Code::AlreadyExists, "{backend:?}");
+        app.stop().await;
     }
 }
 
@@ -212,6 +216,7 @@ async fn an_unknown_product_is_not_found() {
             .await
             .unwrap_err();
         assert_eq!(update.code(), Code::NotFound, "{backend:?}");
+        app.stop().await;
     }
 }
 
@@ -269,6 +274,7 @@ async fn an_update_touches_only_the_masked_fields() {
             .expect("product");
         assert_eq!(emptied.stock, 0, "{backend:?}");
         assert_eq!(emptied.price, eur(4_500));
+        app.stop().await;
     }
 }
 
@@ -299,6 +305,7 @@ async fn an_empty_mask_updates_the_fields_present() {
         assert_eq!(updated.name, original.name);
         assert_eq!(updated.stock, 7);
         assert_eq!(updated.price, original.price);
+        app.stop().await;
     }
 }
 
@@ -341,5 +348,6 @@ async fn unknown_or_immutable_mask_paths_are_rejected() {
             .product
             .expect("product");
         assert_eq!(current.name, "Desk Lamp", "{backend:?}");
+        app.stop().await;
     }
 }

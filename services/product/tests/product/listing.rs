@@ -103,6 +103,7 @@ async fn paging_through_fifty_products_yields_each_once_in_order() {
             .cloned()
             .collect();
         assert_eq!(originals, expected_keys, "{backend:?}: none skipped");
+        app.stop().await;
     }
 }
 
@@ -119,6 +120,7 @@ async fn page_size_zero_means_twenty() {
             .into_inner();
         assert_eq!(page.products.len(), 20, "{backend:?}");
         assert!(!page.next_page_token.is_empty());
+        app.stop().await;
     }
 }
 
@@ -160,6 +162,7 @@ async fn search_text_matches_name_and_description_case_insensitively() {
         assert!(names(&mut client, "%").await.len() == 1, "{backend:?}");
         assert!(names(&mut client, "_").await.is_empty(), "{backend:?}");
         assert!(names(&mut client, "nothing like it").await.is_empty());
+        app.stop().await;
     }
 }
 
@@ -194,6 +197,7 @@ async fn the_category_filter_lists_only_that_category() {
             .expect("list")
             .into_inner();
         assert!(unknown.products.is_empty() && unknown.next_page_token.is_empty());
+        app.stop().await;
     }
 }
 
@@ -238,5 +242,6 @@ async fn a_page_token_works_only_with_its_own_filter() {
             .expect("list")
             .into_inner();
         assert_eq!(next.products.len(), 20, "{backend:?}");
+        app.stop().await;
     }
 }

@@ -21,7 +21,7 @@ async fn catalog(app: &App) -> Vec<Product> {
 #[tokio::test]
 async fn the_seed_catalog_loads_once() {
     for backend in backends() {
-        let mut app = spawn_app_with(backend, |config| config.seed_catalog = true).await;
+        let mut app = spawn_app_with(backend, |config| config.settings.seed_catalog = true).await;
         let seeded = catalog(&app).await;
         assert_eq!(seeded.len(), 12, "{backend:?}");
         let mut categories: Vec<_> = seeded.iter().map(|p| p.category.as_str()).collect();
@@ -36,5 +36,6 @@ async fn the_seed_catalog_loads_once() {
         app.restart().await;
         let after_restart = catalog(&app).await;
         assert_eq!(after_restart, seeded, "{backend:?}: not loaded twice");
+        app.stop().await;
     }
 }

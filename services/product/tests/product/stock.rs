@@ -64,6 +64,7 @@ async fn a_hundred_concurrent_reservations_never_oversell() {
         }
         assert_eq!((won, lost), (10, 90), "{backend:?}");
         assert_eq!(app.stock(&scarce.id).await, 0, "{backend:?}");
+        app.stop().await;
     }
 }
 
@@ -109,6 +110,7 @@ async fn a_reservation_is_all_or_nothing() {
             .unwrap_err();
         assert_eq!(status.code(), Code::NotFound, "{backend:?}");
         assert_eq!(app.stock(&plenty.id).await, 7);
+        app.stop().await;
     }
 }
 
@@ -157,6 +159,7 @@ async fn a_reservation_keeps_the_price_and_name_it_was_made_at() {
             .reservation
             .expect("reservation");
         assert_eq!(committed.items, first.items, "{backend:?}");
+        app.stop().await;
     }
 }
 
@@ -194,6 +197,7 @@ async fn repeating_a_reservation_returns_it_and_takes_stock_once() {
         let again = reserved(&app, "order-1", &[(&cup.id, 1), (&mug.id, 2)]).await;
         assert_eq!(again, reservations[0], "{backend:?}");
         assert_eq!(app.stock(&mug.id).await, 8);
+        app.stop().await;
     }
 }
 
@@ -219,6 +223,7 @@ async fn the_same_order_with_different_items_is_already_exists() {
         }
         assert_eq!(app.stock(&mug.id).await, 8, "{backend:?}");
         assert_eq!(app.stock(&cup.id).await, 10, "{backend:?}");
+        app.stop().await;
     }
 }
 
@@ -283,6 +288,7 @@ async fn commit_then_release_returns_the_stock_once() {
             .await
             .expect("release");
         assert_eq!(app.stock(&mug.id).await, 10, "{backend:?}");
+        app.stop().await;
     }
 }
 
@@ -316,6 +322,7 @@ async fn a_reservation_outlives_its_deleted_product() {
             released.items, held.items,
             "{backend:?}: name and price kept"
         );
+        app.stop().await;
     }
 }
 
@@ -338,6 +345,7 @@ async fn an_unknown_reservation_is_not_found() {
             .await
             .unwrap_err();
         assert_eq!(release.code(), Code::NotFound, "{backend:?}");
+        app.stop().await;
     }
 }
 
@@ -346,8 +354,8 @@ async fn the_sweeper_returns_the_stock_of_expired_reservations() {
     for backend in backends() {
         let app = spawn_app_with(backend, |config| {
             // Long enough to commit order-2 in time on a loaded machine.
-            config.stock.reservation_ttl = Duration::from_secs(1);
-            config.stock.sweep_interval = Duration::from_millis(50);
+            config.settings.stock.reservation_ttl = Duration::from_secs(1);
+            config.settings.stock.sweep_interval = Duration::from_millis(50);
         })
         .await;
         let mut client = app.client().await;
@@ -390,6 +398,7 @@ async fn the_sweeper_returns_the_stock_of_expired_reservations() {
         assert_eq!(state(&released), ReservationState::Expired);
         // The committed one was not touched, and nothing came back twice.
         assert_eq!(app.stock(&mug.id).await, 9, "{backend:?}");
+        app.stop().await;
     }
 }
 
@@ -397,8 +406,8 @@ async fn the_sweeper_returns_the_stock_of_expired_reservations() {
 async fn a_late_commit_fails_even_before_the_sweeper_runs() {
     for backend in backends() {
         let app = spawn_app_with(backend, |config| {
-            config.stock.reservation_ttl = Duration::from_millis(1);
-            config.stock.sweep_interval = Duration::from_secs(3_600);
+            config.settings.stock.reservation_ttl = Duration::from_millis(1);
+            config.settings.stock.sweep_interval = Duration::from_secs(3_600);
         })
         .await;
         let mut client = app.client().await;
@@ -415,5 +424,6 @@ async fn a_late_commit_fails_even_before_the_sweeper_runs() {
         assert_eq!(status.code(), Code::FailedPrecondition, "{backend:?}");
         assert_eq!(reason(&status), "RESERVATION_EXPIRED");
         assert_eq!(app.stock(&mug.id).await, 10, "{backend:?}");
+        app.stop().await;
     }
 }

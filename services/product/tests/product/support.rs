@@ -1,6 +1,6 @@
 //! Starting the service for a test, and small helpers for talking to it.
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use bazaar_product::config::Config;
 use bazaar_proto::{
@@ -12,10 +12,10 @@ use bazaar_proto::{
 };
 use bazaar_runtime::{
     auth::{AuthConfig, Role, TokenSigner},
-    db::{Backend, testing::TestDatabase},
+    db::Backend,
     server::ServerConfig,
+    testing::{Spawned, TestDatabase},
 };
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{Code, Request, Status, transport::Channel};
 use tonic_types::StatusExt;
 
@@ -24,11 +24,9 @@ pub type Client = ProductServiceClient<Channel>;
 /// A running product service with its own database.
 pub struct App {
     pub backend: Backend,
-    pub config: Config,
-    addr: SocketAddr,
+    config: Config,
     signer: TokenSigner,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    server: Option<Spawned>,
     // Dropped last: the database outlives the server using it.
     _db: TestDatabase,
 }
@@ -42,72 +40,52 @@ pub async fn spawn_app(backend: Backend) -> App {
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> App {
     let db = TestDatabase::create(backend).await;
     let signer = TokenSigner::generate(&AuthConfig::default()).expect("signing key");
-    let mut config = Config {
-        server: ServerConfig::default(),
-        database: db.config.clone(),
-        seed_catalog: false,
-        ..Config::default()
-    };
-    config.auth.keys = vec![signer.jwk().clone()];
-    config.auth.jwks_url = None;
+    let mut config = Config::default();
+    config.shared.server = ServerConfig::default();
+    config.shared.database = db.config.clone();
+    config.shared.auth.keys = vec![signer.jwk().clone()];
+    config.shared.auth.jwks_url = None;
+    config.settings.seed_catalog = false;
     tweak(&mut config);
-    let (addr, stop, task) = start(config.clone()).await;
+    let server = start(config.clone()).await;
     App {
         backend,
         config,
-        addr,
         signer,
-        stop: Some(stop),
-        task: Some(task),
+        server: Some(server),
         _db: db,
     }
 }
 
-type Started = (
-    SocketAddr,
-    oneshot::Sender<()>,
-    JoinHandle<anyhow::Result<()>>,
-);
-
-async fn start(config: Config) -> Started {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-    let addr = listener.local_addr().expect("local addr");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(bazaar_product::run(config, listener, async {
-        let _ = stopped.await;
-    }));
-    (addr, stop, task)
+async fn start(config: Config) -> Spawned {
+    Spawned::start(|listener, shutdown| bazaar_product::run(config, listener, shutdown)).await
 }
 
 impl App {
-    pub async fn client(&self) -> Client {
-        // The server may still be migrating; connecting retries until the
-        // listener answers (it is bound already, so this is quick).
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
-            .expect("valid url")
-            .timeout(Duration::from_secs(30));
-        ProductServiceClient::new(endpoint.connect().await.expect("connects"))
+    fn server(&self) -> &Spawned {
+        self.server.as_ref().expect("the service is running")
     }
 
-    /// Stops the server gracefully and waits for it.
-    pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await
-                .expect("server task")
-                .expect("server stops cleanly");
+    pub async fn client(&self) -> Client {
+        ProductServiceClient::new(self.server().channel().await)
+    }
+
+    /// Stops the server gracefully; panics unless it stops cleanly.
+    pub async fn stop(mut self) {
+        self.stop_server().await;
+    }
+
+    async fn stop_server(&mut self) {
+        if let Some(server) = self.server.take() {
+            let outcome = server.stop().await;
+            assert_eq!(outcome, Ok(()), "{:?}: clean shutdown", self.backend);
         }
     }
 
     /// Stops the server and starts it again on the same database.
     pub async fn restart(&mut self) {
-        self.stop().await;
-        let (addr, stop, task) = start(self.config.clone()).await;
-        self.addr = addr;
-        self.stop = Some(stop);
-        self.task = Some(task);
+        self.stop_server().await;
+        self.server = Some(start(self.config.clone()).await);
     }
 
     fn token(&self, roles: &[Role]) -> String {
@@ -153,14 +131,6 @@ impl App {
             .product
             .expect("product")
             .stock
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
     }
 }
 

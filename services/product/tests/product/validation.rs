@@ -91,6 +91,7 @@ async fn a_bad_product_reports_every_bad_field() {
             .await
             .unwrap_err();
         assert_eq!(violated_fields(&status), ["product"]);
+        app.stop().await;
     }
 }
 
@@ -136,6 +137,7 @@ async fn bad_updates_name_the_field() {
             .await
             .unwrap_err();
         assert_eq!(violated_fields(&status), ["product.id"], "{backend:?}");
+        app.stop().await;
     }
 }
 
@@ -188,6 +190,7 @@ async fn bad_listing_requests_are_invalid_arguments() {
             let status = client.list_products(request).await.unwrap_err();
             assert_eq!(violated_fields(&status), [field], "{backend:?}");
         }
+        app.stop().await;
     }
 }
 
@@ -203,6 +206,7 @@ async fn ids_must_be_uuids() {
             .await
             .unwrap_err();
         assert_eq!(violated_fields(&status), ["product_id"], "{backend:?}");
+        app.stop().await;
     }
 }
 
@@ -243,5 +247,6 @@ async fn bad_reservations_name_the_item() {
         assert_eq!(violated_fields(&status), ["order_id"]);
         // Nothing was taken.
         assert_eq!(app.stock(&mug.id).await, 5, "{backend:?}");
+        app.stop().await;
     }
 }

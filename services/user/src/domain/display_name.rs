@@ -1,6 +1,4 @@
-use std::fmt;
-
-use super::Invalid;
+use super::{Invalid, check_length};
 
 /// The name shown to people: 1 to 100 characters after trimming, no control
 /// characters (they would break every screen it is printed on).
@@ -12,12 +10,7 @@ impl DisplayName {
 
     pub fn parse(value: &str) -> Result<Self, Invalid> {
         let name = value.trim();
-        if name.is_empty() {
-            return Err(Invalid("must not be empty"));
-        }
-        if name.chars().count() > Self::MAX_LEN {
-            return Err(Invalid("must be at most 100 characters"));
-        }
+        check_length(name, Self::MAX_LEN, "must be at most 100 characters")?;
         if name.chars().any(char::is_control) {
             return Err(Invalid("must not contain control characters"));
         }
@@ -26,12 +19,6 @@ impl DisplayName {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Display for DisplayName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

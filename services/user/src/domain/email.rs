@@ -1,6 +1,4 @@
-use std::fmt;
-
-use super::Invalid;
+use super::{Invalid, check_length};
 
 /// A normalised email address: trimmed and lower-cased, so one mailbox is one
 /// account however it is typed.
@@ -17,12 +15,7 @@ impl Email {
 
     pub fn parse(value: &str) -> Result<Self, Invalid> {
         let email = value.trim().to_lowercase();
-        if email.is_empty() {
-            return Err(Invalid("must not be empty"));
-        }
-        if email.chars().count() > Self::MAX_LEN {
-            return Err(Invalid("must be at most 254 characters"));
-        }
+        check_length(&email, Self::MAX_LEN, "must be at most 254 characters")?;
         if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(Invalid("must not contain spaces or control characters"));
         }
@@ -44,12 +37,6 @@ impl Email {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Display for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::Invalid;
+use super::{Invalid, check_length};
 
 /// A plain-text password on its way to the hasher. It is never printed, not
 /// even by `{:?}`, so it cannot end up in a log by accident.
@@ -14,15 +14,9 @@ impl Password {
     /// A new password: 8 to 128 characters. Not trimmed; spaces are
     /// characters like any other.
     pub fn parse(value: String) -> Result<Self, Invalid> {
-        let len = value.chars().count();
-        if len == 0 {
-            return Err(Invalid("must not be empty"));
-        }
-        if len < Self::MIN_LEN {
+        check_length(&value, Self::MAX_LEN, "must be at most 128 characters")?;
+        if value.chars().count() < Self::MIN_LEN {
             return Err(Invalid("must be at least 8 characters"));
-        }
-        if len > Self::MAX_LEN {
-            return Err(Invalid("must be at most 128 characters"));
         }
         Ok(Self(value))
     }

@@ -1,13 +1,12 @@
 use std::collections::BTreeSet;
 
-use bazaar_proto::user::v1 as proto;
 use bazaar_runtime::auth;
 
 use super::Invalid;
 
 /// What an account may do. One type between the three spellings of a role:
-/// the proto enum on the wire, the runtime's role in tokens, and the text in
-/// the store.
+/// the proto enum on the wire (converted in `grpc`), the runtime's role in
+/// tokens, and the text in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     Customer,
@@ -15,22 +14,6 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn from_proto(value: i32) -> Result<Self, Invalid> {
-        match proto::Role::try_from(value) {
-            Ok(proto::Role::Customer) => Ok(Self::Customer),
-            Ok(proto::Role::Admin) => Ok(Self::Admin),
-            Ok(proto::Role::Unspecified) => Err(Invalid("must be a role, not ROLE_UNSPECIFIED")),
-            Err(_) => Err(Invalid("is not a known role")),
-        }
-    }
-
-    pub fn to_proto(self) -> proto::Role {
-        match self {
-            Self::Customer => proto::Role::Customer,
-            Self::Admin => proto::Role::Admin,
-        }
-    }
-
     /// The stored spelling; the same as the runtime's token claims.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -119,16 +102,9 @@ mod tests {
     #[test]
     fn round_trips_through_every_spelling() {
         for role in [Role::Customer, Role::Admin] {
-            assert_eq!(Role::from_proto(role.to_proto() as i32), Ok(role));
             assert_eq!(Role::from_stored(role.as_str()), Ok(role));
             assert_eq!(Role::from(auth::Role::from(role)), role);
         }
-    }
-
-    #[test]
-    fn unspecified_and_unknown_roles_are_refused() {
-        assert!(Role::from_proto(0).is_err());
-        assert!(Role::from_proto(99).is_err());
     }
 
     #[test]

@@ -1,4 +1,9 @@
-use super::{DisplayName, Email, Roles, UserId};
+use super::{DisplayName, Email, Roles};
+
+bazaar_domain::uuid_id!(
+    /// An account's server-assigned id.
+    UserId
+);
 
 /// An account as the rest of the service sees it; the password hash stays in
 /// the store.

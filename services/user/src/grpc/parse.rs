@@ -1,14 +1,12 @@
 //! Requests in, domain types out: every field is checked here, every problem
 //! collected, so a caller learns all that is wrong with a request at once.
 
+use bazaar_domain::IdError;
 use bazaar_proto::user::v1 as proto;
-use bazaar_runtime::{
-    db,
-    status::{FieldViolations, ServiceError},
-};
+use bazaar_runtime::status::{FieldViolations, ServiceError};
 
 use crate::{
-    domain::{DisplayName, Email, Password, Role, Roles, User, UserId},
+    domain::{DisplayName, Email, Invalid, Password, Role, Roles, UserId},
     store::UserPatch,
 };
 
@@ -64,9 +62,19 @@ impl LoginAttempt {
     }
 }
 
+/// A user id as callers have always been allowed to send it: surrounding
+/// blanks are ignored, and a missing one "must not be empty" like every other
+/// field of this API.
+pub fn parse_id(value: &str) -> Result<UserId, Invalid> {
+    UserId::parse(value.trim()).map_err(|e| match e {
+        IdError::Empty => Invalid("must not be empty"),
+        IdError::NotUuid => Invalid("must be a UUID"),
+    })
+}
+
 /// A user id from a request field.
 pub fn user_id(field: &str, value: &str) -> Result<UserId, ServiceError> {
-    UserId::parse(value).map_err(|e| ServiceError::invalid(field, e.to_string()))
+    parse_id(value).map_err(|e| ServiceError::invalid(field, e.to_string()))
 }
 
 /// A valid `UpdateUserRequest`: which account, and what to change.
@@ -86,7 +94,7 @@ impl Update {
             violations.add("user", "is required");
             return Err(ServiceError::InvalidArgument(violations));
         };
-        let id = violations.check("user.id", UserId::parse(&user.id));
+        let id = violations.check("user.id", parse_id(&user.id));
 
         let paths = request.update_mask.map(|m| m.paths).unwrap_or_default();
         let named: Vec<&str> = if paths.is_empty() {
@@ -136,7 +144,7 @@ fn roles(values: &[i32], violations: &mut FieldViolations) -> Option<Roles> {
     let mut roles = Vec::with_capacity(values.len());
     let mut valid = true;
     for (i, value) in values.iter().enumerate() {
-        match violations.check(format!("user.roles[{i}]"), Role::from_proto(*value)) {
+        match violations.check(format!("user.roles[{i}]"), role(*value)) {
             Some(role) => roles.push(role),
             None => valid = false,
         }
@@ -145,15 +153,12 @@ fn roles(values: &[i32], violations: &mut FieldViolations) -> Option<Roles> {
     roles.filter(|_| valid)
 }
 
-/// An account as the API shows it.
-pub fn user_to_proto(user: &User) -> proto::User {
-    proto::User {
-        id: user.id.to_string(),
-        email: user.email.to_string(),
-        display_name: user.display_name.to_string(),
-        roles: user.roles.iter().map(|r| r.to_proto() as i32).collect(),
-        create_time: Some(db::timestamp(user.create_time)),
-        update_time: Some(db::timestamp(user.update_time)),
+fn role(value: i32) -> Result<Role, Invalid> {
+    match proto::Role::try_from(value) {
+        Ok(proto::Role::Customer) => Ok(Role::Customer),
+        Ok(proto::Role::Admin) => Ok(Role::Admin),
+        Ok(proto::Role::Unspecified) => Err(Invalid("must be a role, not ROLE_UNSPECIFIED")),
+        Err(_) => Err(Invalid("is not a known role")),
     }
 }
 
@@ -182,6 +187,40 @@ mod tests {
     }
 
     const ID: &str = "0191f3c4-7a2b-7c3d-8e4f-0123456789ab";
+
+    fn description(error: ServiceError) -> String {
+        match error {
+            ServiceError::InvalidArgument(v) => v.violations()[0].description.clone(),
+            other => panic!("expected invalid argument, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_id_is_trimmed_and_read_in_any_case() {
+        let id = user_id("user_id", " 0191F3C4-7A2B-7C3D-8E4F-0123456789AB ").unwrap();
+        assert_eq!(id.to_string(), ID);
+    }
+
+    #[test]
+    fn a_bad_id_says_what_is_expected() {
+        for (sent, expected) in [
+            ("", "must not be empty"),
+            ("  ", "must not be empty"),
+            ("42", "must be a UUID"),
+        ] {
+            let error = user_id("user_id", sent).unwrap_err();
+            assert_eq!(description(error), expected, "{sent:?}");
+        }
+    }
+
+    #[test]
+    fn roles_round_trip_and_unspecified_or_unknown_ones_are_refused() {
+        for domain in [Role::Customer, Role::Admin] {
+            assert_eq!(role(proto::Role::from(domain) as i32), Ok(domain));
+        }
+        assert!(role(0).is_err());
+        assert!(role(99).is_err());
+    }
 
     #[test]
     fn registration_reports_every_bad_field() {

@@ -1,20 +1,22 @@
 //! [`UserStore`] over the runtime's [`Database`]: one portable SQL dialect for
 //! PostgreSQL and SQLite (TEXT ids, BIGINT microsecond times, `$n` params).
 
-use bazaar_runtime::db::{self, Database, Migrations};
+use std::fmt::Display;
+
+use bazaar_runtime::{
+    db::{self, Database, Migrations},
+    status::ServiceError,
+};
 use sqlx::migrate::Migrator;
 
-use super::{Credentials, NewUser, StoreError, UserPatch, UserStore};
+use super::{Credentials, NewUser, UserPatch, UserStore};
 use crate::domain::{DisplayName, Email, HashedPassword, Roles, User, UserId};
 
-static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
-static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// The schema, per backend, applied by [`Database::connect`].
-pub const MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES,
-    sqlite: &SQLITE,
-};
+/// The schema, applied by [`Database::connect`]: the same DDL on both
+/// backends.
+pub const MIGRATIONS: Migrations = Migrations::Portable(&MIGRATOR);
 
 /// A `SELECT` of every column with a `WHERE` clause, built at compile time
 /// (SQL is never assembled at run time).
@@ -53,18 +55,20 @@ struct UserRow {
 }
 
 impl UserRow {
-    fn into_credentials(self) -> Result<Credentials, StoreError> {
-        let corrupt = |field, invalid: crate::domain::Invalid| StoreError::Corrupt {
-            id: self.id.clone(),
-            field,
-            problem: invalid.0,
+    fn into_credentials(self) -> Result<Credentials, ServiceError> {
+        // A stored row that no longer parses is a bug or a hand edit.
+        let corrupt = |field: &str, problem: &dyn Display| {
+            ServiceError::internal(format!(
+                "stored account {} is invalid: {field} {problem}",
+                self.id
+            ))
         };
         let user = User {
-            id: UserId::parse(&self.id).map_err(|e| corrupt("id", e))?,
-            email: Email::parse(&self.email).map_err(|e| corrupt("email", e))?,
+            id: UserId::parse(&self.id).map_err(|e| corrupt("id", &e))?,
+            email: Email::parse(&self.email).map_err(|e| corrupt("email", &e))?,
             display_name: DisplayName::parse(&self.display_name)
-                .map_err(|e| corrupt("display_name", e))?,
-            roles: Roles::from_stored(&self.roles).map_err(|e| corrupt("roles", e))?,
+                .map_err(|e| corrupt("display_name", &e))?,
+            roles: Roles::from_stored(&self.roles).map_err(|e| corrupt("roles", &e))?,
             create_time: self.create_time,
             update_time: self.update_time,
         };
@@ -75,16 +79,17 @@ impl UserRow {
     }
 }
 
-fn taken_or(error: sqlx::Error) -> StoreError {
+/// The unique index on `email` is the one that can refuse a write.
+fn taken_or(error: sqlx::Error) -> ServiceError {
     if db::is_unique_violation(&error) {
-        StoreError::EmailTaken
+        ServiceError::AlreadyExists("an account with this email".into())
     } else {
-        StoreError::Database(error)
+        error.into()
     }
 }
 
 impl UserStore for SqlUserStore {
-    async fn create(&self, user: NewUser) -> Result<User, StoreError> {
+    async fn create(&self, user: NewUser) -> Result<User, ServiceError> {
         let now = db::now_micros();
         sqlx::query(
             "INSERT INTO users \
@@ -111,7 +116,7 @@ impl UserStore for SqlUserStore {
         })
     }
 
-    async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
+    async fn get(&self, id: UserId) -> Result<Option<User>, ServiceError> {
         let row: Option<UserRow> = sqlx::query_as(select_user_where!("id = $1"))
             .bind(id.to_string())
             .fetch_optional(self.db.pool())
@@ -120,7 +125,7 @@ impl UserStore for SqlUserStore {
             .transpose()
     }
 
-    async fn find_by_email(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
+    async fn find_by_email(&self, email: &Email) -> Result<Option<Credentials>, ServiceError> {
         let row: Option<UserRow> = sqlx::query_as(select_user_where!("email = $1"))
             .bind(email.as_str())
             .fetch_optional(self.db.pool())
@@ -128,7 +133,7 @@ impl UserStore for SqlUserStore {
         row.map(UserRow::into_credentials).transpose()
     }
 
-    async fn update(&self, id: UserId, patch: UserPatch) -> Result<Option<User>, StoreError> {
+    async fn update(&self, id: UserId, patch: UserPatch) -> Result<Option<User>, ServiceError> {
         let mut tx = self.db.begin_write().await?;
         // One conditional UPDATE: unchanged fields keep their value, so
         // concurrent patches of different fields never undo each other.

@@ -6,7 +6,8 @@ use prost_types::FieldMask;
 use tonic::Code;
 
 use crate::support::{
-    ADMIN_EMAIL, PASSWORD, TestEnv, admin_token, customer, login, violated_fields, with_token,
+    ADMIN_EMAIL, PASSWORD, TestEnv, admin_token, connect, customer, login, violated_fields,
+    with_token,
 };
 
 fn mask(paths: &[&str]) -> Option<FieldMask> {
@@ -33,7 +34,7 @@ async fn a_customer_reads_only_their_own_account() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
         let (ada, ada_token) = customer(&mut client, "ada@example.com").await;
         let (bob, _) = customer(&mut client, "bob@example.com").await;
 
@@ -73,7 +74,7 @@ async fn the_bootstrap_admin_reads_anyone() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
         let (ada, _) = customer(&mut client, "ada@example.com").await;
         let admin = admin_token(&mut client).await;
 
@@ -109,7 +110,7 @@ async fn a_customer_cannot_grant_themselves_admin() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
         let (ada, token) = customer(&mut client, "ada@example.com").await;
 
         let promoted = User {
@@ -143,7 +144,7 @@ async fn an_admin_grants_roles_and_new_tokens_carry_them() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
         let (ada, _) = customer(&mut client, "ada@example.com").await;
         let (bob, _) = customer(&mut client, "bob@example.com").await;
         let admin = admin_token(&mut client).await;
@@ -187,7 +188,7 @@ async fn a_mask_changes_only_the_named_fields() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
         let (ada, token) = customer(&mut client, "ada@example.com").await;
 
         let changes = User {
@@ -238,7 +239,7 @@ async fn bad_updates_are_refused() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
         let (ada, token) = customer(&mut client, "ada@example.com").await;
         let (bob, _) = customer(&mut client, "bob@example.com").await;
         let admin = admin_token(&mut client).await;

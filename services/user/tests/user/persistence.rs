@@ -8,8 +8,8 @@ use bazaar_runtime::{
 use bazaar_user::{config::AdminConfig, store::MIGRATIONS};
 
 use crate::support::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Client, PASSWORD, TestApp, TestEnv, admin_token, login, register,
-    try_login, with_token,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Client, PASSWORD, TestEnv, admin_token, connect, login, register,
+    start, try_login, with_token,
 };
 
 async fn jwks(client: &mut Client) -> Vec<JsonWebKey> {
@@ -37,7 +37,7 @@ async fn a_restart_keeps_the_key_and_does_not_duplicate_the_admin() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
         register(&mut client, "ada@example.com", "Ada").await;
         let old_token = login(&mut client, "ada@example.com", PASSWORD).await;
         let old_keys = jwks(&mut client).await;
@@ -54,17 +54,17 @@ async fn a_restart_keeps_the_key_and_does_not_duplicate_the_admin() {
             assert_eq!(mode & 0o777, 0o600, "{backend:?}");
         }
         drop(client);
-        app.stop().await;
+        app.stop().await.expect("clean shutdown");
 
         // Restart with the same key file and database, and a different
         // configured admin password, which must not touch the existing admin.
         let mut config = env.config();
-        config.bootstrap_admin = Some(AdminConfig {
+        config.settings.bootstrap_admin = Some(AdminConfig {
             password: "a-new-admin-password".into(),
-            ..config.bootstrap_admin.unwrap()
+            ..config.settings.bootstrap_admin.unwrap()
         });
-        let app = TestApp::start(config).await;
-        let mut client = app.client().await;
+        let app = start(config).await;
+        let mut client = connect(&app).await;
 
         assert_eq!(jwks(&mut client).await, old_keys, "{backend:?}");
         // Tokens from before the restart still work...
@@ -92,7 +92,7 @@ async fn a_restart_keeps_the_key_and_does_not_duplicate_the_admin() {
                 .is_err()
         );
         drop(client);
-        app.stop().await;
+        app.stop().await.expect("clean shutdown");
 
         let db = Database::connect(&env.db.config, MIGRATIONS).await.unwrap();
         let (admins,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE email = $1")
@@ -110,7 +110,7 @@ async fn only_an_argon2id_hash_of_the_password_is_stored() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
         let user = register(&mut client, "ada@example.com", "Ada").await;
 
         let db = Database::connect(&env.db.config, MIGRATIONS).await.unwrap();
@@ -143,9 +143,9 @@ async fn a_configured_signing_key_is_used_and_no_file_written() {
         let auth = AuthConfig::default();
         let signer = bazaar_runtime::auth::TokenSigner::generate(&auth).unwrap();
         let mut config = env.config();
-        config.tokens.signing_key = Some(signer.seed_base64());
-        let app = TestApp::start(config).await;
-        let mut client = app.client().await;
+        config.settings.tokens.signing_key = Some(signer.seed_base64());
+        let app = start(config).await;
+        let mut client = connect(&app).await;
 
         let keys = jwks(&mut client).await;
         assert_eq!(keys.len(), 1);
@@ -163,16 +163,16 @@ async fn a_disabled_bootstrap_admin_is_not_created() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let mut config = env.config();
-        if let Some(admin) = config.bootstrap_admin.as_mut() {
+        if let Some(admin) = config.settings.bootstrap_admin.as_mut() {
             admin.enabled = false;
         }
-        let app = TestApp::start(config).await;
-        let mut client = app.client().await;
+        let app = start(config).await;
+        let mut client = connect(&app).await;
         let status = try_login(&mut client, ADMIN_EMAIL, ADMIN_PASSWORD)
             .await
             .unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unauthenticated, "{backend:?}");
         drop(client);
-        app.stop().await;
+        app.stop().await.expect("clean shutdown");
     }
 }

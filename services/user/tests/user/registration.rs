@@ -4,7 +4,7 @@ use bazaar_proto::user::v1::RegisterRequest;
 use bazaar_runtime::db::testing::backends;
 use tonic::Code;
 
-use crate::support::{PASSWORD, TestEnv, register, violated_fields};
+use crate::support::{PASSWORD, TestEnv, connect, register, violated_fields};
 
 fn request(email: &str, password: &str, display_name: &str) -> RegisterRequest {
     RegisterRequest {
@@ -19,7 +19,7 @@ async fn a_taken_email_already_exists_however_it_is_typed() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
         register(&mut client, "ada@example.com", "Ada").await;
 
         for email in ["ada@example.com", "ADA@Example.COM", "  ada@example.com\t"] {
@@ -37,7 +37,7 @@ async fn invalid_input_names_every_bad_field() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
 
         let cases: [(RegisterRequest, &[&str]); 6] = [
             (request("", PASSWORD, "Ada"), &["email"]),
@@ -68,7 +68,7 @@ async fn names_are_trimmed_and_long_ones_refused() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
 
         let user = register(&mut client, "ada@example.com", "  Ada  ").await;
         assert_eq!(user.display_name, "Ada", "{backend:?}");

@@ -7,14 +7,16 @@ use bazaar_runtime::{
 };
 use tonic::{Code, Request};
 
-use crate::support::{PASSWORD, TestEnv, register, try_login, violated_fields, with_token};
+use crate::support::{
+    PASSWORD, TestEnv, connect, register, try_login, violated_fields, with_token,
+};
 
 #[tokio::test]
 async fn register_login_and_get_me() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
 
         let registered = register(&mut client, " Ada@Example.com ", "Ada Lovelace").await;
         assert_eq!(registered.email, "ada@example.com", "{backend:?}");
@@ -54,7 +56,7 @@ async fn tokens_verify_with_the_published_key() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
         let user = register(&mut client, "ada@example.com", "Ada").await;
         let token = try_login(&mut client, "ada@example.com", PASSWORD)
             .await
@@ -91,7 +93,7 @@ async fn wrong_password_and_unknown_email_fail_alike() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
         register(&mut client, "ada@example.com", "Ada").await;
 
         let wrong_password = try_login(&mut client, "ada@example.com", "not the password")
@@ -117,7 +119,7 @@ async fn login_with_empty_fields_is_invalid() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
         let status = try_login(&mut client, "  ", "").await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{backend:?}");
         assert_eq!(violated_fields(&status), ["email", "password"]);
@@ -129,7 +131,7 @@ async fn get_me_needs_a_valid_token() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
 
         let status = client
             .get_me(Request::new(GetMeRequest {}))
@@ -159,7 +161,7 @@ async fn a_token_from_another_key_is_refused() {
     for backend in backends() {
         let env = TestEnv::new(backend).await;
         let app = env.start().await;
-        let mut client = app.client().await;
+        let mut client = connect(&app).await;
         let user = register(&mut client, "ada@example.com", "Ada").await;
         let stranger = auth::TokenSigner::generate(&AuthConfig::default()).unwrap();
         let (token, _) = stranger

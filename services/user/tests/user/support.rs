@@ -1,17 +1,17 @@
 //! Starting the service and talking to it.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use bazaar_proto::user::v1::{
     LoginRequest, RegisterRequest, User, user_service_client::UserServiceClient,
 };
 use bazaar_runtime::{
-    db::{Backend, testing::TestDatabase},
+    db::Backend,
     server::ServerConfig,
+    testing::{Spawned, TestDatabase},
 };
-use bazaar_user::config::{AdminConfig, Config, PasswordConfig, TokenConfig};
+use bazaar_user::config::{AdminConfig, Config, PasswordConfig, Settings, TokenConfig};
 use tempfile::TempDir;
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{Request, Status, transport::Channel};
 use tonic_types::StatusExt as _;
 
@@ -38,12 +38,13 @@ impl TestEnv {
     /// A configuration for this environment: cheap hashing, a key file in
     /// the temp dir, and a known bootstrap admin.
     pub fn config(&self) -> Config {
-        Config {
-            server: ServerConfig {
-                shutdown_grace: Duration::from_secs(2),
-                ..ServerConfig::default()
-            },
-            database: self.db.config.clone(),
+        let mut config = Config::default();
+        config.shared.server = ServerConfig {
+            shutdown_grace: Duration::from_secs(2),
+            ..ServerConfig::default()
+        };
+        config.shared.database = self.db.config.clone();
+        config.settings = Settings {
             tokens: TokenConfig {
                 signing_key_file: self.key_file(),
                 ..TokenConfig::default()
@@ -59,66 +60,28 @@ impl TestEnv {
                 iterations: 1,
                 parallelism: 1,
             },
-            ..Config::default()
-        }
+        };
+        config
     }
 
     pub fn key_file(&self) -> PathBuf {
         self.dir.path().join("keys/user-signing.key")
     }
 
-    pub async fn start(&self) -> TestApp {
-        TestApp::start(self.config()).await
+    /// The service on this environment's database and key file; call again
+    /// (after a stop) for a restart.
+    pub async fn start(&self) -> Spawned {
+        start(self.config()).await
     }
 }
 
-/// The service running in the background until [`TestApp::stop`].
-pub struct TestApp {
-    pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<()>>,
+/// The service with `config`, running in the background until stopped.
+pub async fn start(config: Config) -> Spawned {
+    Spawned::start(|listener, shutdown| bazaar_user::run(config, listener, shutdown)).await
 }
 
-impl TestApp {
-    pub async fn start(config: Config) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let addr = listener.local_addr().expect("local addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(bazaar_user::run(config, listener, async {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    pub async fn client(&self) -> Client {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
-            .expect("valid url")
-            .connect()
-            .await
-            .expect("connects");
-        UserServiceClient::new(channel)
-    }
-
-    /// Stops the service and waits until it has shut down cleanly.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task)
-            .await
-            .expect("the service task did not panic")
-            .expect("the service stopped cleanly");
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+pub async fn connect(server: &Spawned) -> Client {
+    UserServiceClient::new(server.channel().await)
 }
 
 pub fn with_token<T>(message: T, token: &str) -> Request<T> {
