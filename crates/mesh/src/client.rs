@@ -1,0 +1,144 @@
+//! The client side of the mesh: a channel to one upstream with the policy's
+//! resilience in front of it, read top-down:
+//!
+//! ```text
+//! route timeout (policy timeout ∧ incoming deadline ∧ caller's deadline)
+//!   → circuit breaker (outlier detection)
+//!     → in-flight limit
+//!       → channel (mTLS with the upstream's identity, or plaintext)
+//! ```
+//!
+//! Retries sit above the channel, at the typed call ([`crate::Retrier`]),
+//! because only the caller knows a request can be sent twice.
+
+mod breaker;
+mod limit;
+mod timeout;
+
+use std::{io, sync::Arc, time::Duration};
+
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tonic::{
+    body::Body,
+    transport::{Channel, Endpoint, Uri},
+};
+use tower::{BoxError, util::BoxCloneSyncService};
+
+pub use breaker::Breaker;
+pub use limit::InFlightLimit;
+pub use timeout::RouteTimeout;
+
+use crate::{identity::SpiffeId, policy::ServicePolicy, tls::Credentials};
+
+/// A channel through the mesh's client stack; give it to a generated
+/// client's `new`.
+pub type MeshChannel = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, BoxError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid upstream address {url:?}: {source}")]
+    Address {
+        url: String,
+        source: tonic::transport::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+/// How to reach one upstream.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// Its workload name in the policy, for logs and errors.
+    pub name: String,
+    /// `http://host:port`; TLS is added by the stack, not the scheme.
+    pub url: String,
+    pub policy: Arc<ServicePolicy>,
+    /// mTLS as this workload, to a server proving `identity`; `None` for
+    /// plaintext (a sidecar encrypts).
+    pub tls: Option<(Arc<Credentials>, SpiffeId)>,
+    pub connect_timeout: Duration,
+}
+
+impl Upstream {
+    /// A lazily connecting channel with the whole stack.
+    pub fn channel(&self) -> Result<MeshChannel, ClientError> {
+        let channel = self.transport()?;
+        let policy = &self.policy;
+        let stack = InFlightLimit::new(channel, &self.name, policy.circuit_breaker.max_requests);
+        let stack = Breaker::new(stack, &self.name, &policy.circuit_breaker);
+        let stack = RouteTimeout::new(stack, Arc::clone(policy));
+        Ok(BoxCloneSyncService::new(stack))
+    }
+
+    /// The bare channel: HTTP/2, over mTLS when configured.
+    pub fn transport(&self) -> Result<Channel, ClientError> {
+        let endpoint = Endpoint::from_shared(self.url.clone())
+            .map_err(|source| ClientError::Address {
+                url: self.url.clone(),
+                source,
+            })?
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10));
+        Ok(match &self.tls {
+            None => endpoint.connect_lazy(),
+            Some((credentials, identity)) => {
+                let connector = TlsConnector {
+                    config: credentials.client_config(identity.clone())?,
+                    connect_timeout: self.connect_timeout,
+                };
+                endpoint.connect_with_connector_lazy(connector)
+            }
+        })
+    }
+}
+
+/// Opens TCP, then TLS with the workload's certificate.
+#[derive(Clone)]
+struct TlsConnector {
+    config: Arc<rustls::ClientConfig>,
+    connect_timeout: Duration,
+}
+
+impl tower::Service<Uri> for TlsConnector {
+    type Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>;
+    type Error = io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, io::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let config = Arc::clone(&self.config);
+        let connect_timeout = self.connect_timeout;
+        Box::pin(async move {
+            let host = uri
+                .host()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no host"))?
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            let port = uri.port_u16().unwrap_or(443);
+            let tcp =
+                tokio::time::timeout(connect_timeout, TcpStream::connect((host.as_str(), port)))
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+            tcp.set_nodelay(true)?;
+            // The name is only for SNI: the server is verified by identity.
+            let name = rustls::pki_types::ServerName::try_from(host)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await?;
+            Ok(TokioIo::new(tls))
+        })
+    }
+}

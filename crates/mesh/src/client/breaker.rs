@@ -1,0 +1,157 @@
+//! A circuit breaker per upstream endpoint (Envoy's outlier detection): after
+//! `consecutive_failures` failures in a row the endpoint is ejected and calls
+//! fail at once with UNAVAILABLE; after `ejection_time` one probe goes
+//! through, and its outcome closes the breaker or ejects again.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use tokio::time::Instant;
+use tonic::{Code, Status, body::Body};
+use tower::BoxError;
+
+use crate::policy::CircuitBreaker;
+
+#[derive(Debug, Default)]
+struct State {
+    consecutive_failures: u32,
+    open_until: Option<Instant>,
+    probing: bool,
+}
+
+/// What the breaker lets a call do.
+enum Admit {
+    Call { probe: bool },
+    Refuse(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub struct Breaker<S> {
+    inner: S,
+    upstream: Arc<str>,
+    threshold: u32,
+    ejection: Duration,
+    /// With one endpoint, ejecting it is ejecting 100 % of them.
+    may_eject: bool,
+    state: Arc<Mutex<State>>,
+}
+
+impl<S> Breaker<S> {
+    pub fn new(inner: S, upstream: &str, policy: &CircuitBreaker) -> Self {
+        Self {
+            inner,
+            upstream: upstream.into(),
+            threshold: policy.consecutive_failures,
+            ejection: policy.ejection_time,
+            may_eject: policy.max_ejection_percent >= 100,
+            state: Arc::default(),
+        }
+    }
+
+    fn admit(&self) -> Admit {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match state.open_until {
+            None => Admit::Call { probe: false },
+            Some(until) if Instant::now() < until => Admit::Refuse(until - Instant::now()),
+            Some(_) if state.probing => Admit::Refuse(Duration::ZERO),
+            Some(_) => {
+                state.probing = true;
+                Admit::Call { probe: true }
+            }
+        }
+    }
+}
+
+/// Records one outcome.
+fn record(
+    state: &Mutex<State>,
+    upstream: &str,
+    threshold: u32,
+    ejection: Duration,
+    may_eject: bool,
+    failed: bool,
+) {
+    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+    if !failed {
+        if state.open_until.is_some() {
+            tracing::info!(upstream, "circuit closed: the probe succeeded");
+        }
+        *state = State::default();
+        return;
+    }
+    state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+    let trips = state.probing || state.consecutive_failures >= threshold;
+    if trips && may_eject {
+        tracing::warn!(
+            upstream,
+            failures = state.consecutive_failures,
+            ?ejection,
+            "circuit open: ejecting the upstream"
+        );
+        state.open_until = Some(Instant::now() + ejection);
+        state.probing = false;
+    }
+}
+
+/// A failure for the breaker: the call never got an answer, or the upstream
+/// said it is unavailable.
+fn is_failure(outcome: &Result<http::Response<Body>, BoxError>) -> bool {
+    match outcome {
+        Err(_) => true,
+        Ok(response) => response
+            .headers()
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i32>().ok())
+            .is_some_and(|code| Code::from(code) == Code::Unavailable),
+    }
+}
+
+impl<S> tower::Service<http::Request<Body>> for Breaker<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        match self.admit() {
+            Admit::Refuse(left) => {
+                let status = Status::unavailable(format!(
+                    "circuit open: {} is ejected for another {} ms",
+                    self.upstream,
+                    left.as_millis()
+                ));
+                Box::pin(async move { Err(status.into()) })
+            }
+            Admit::Call { probe } => {
+                if probe {
+                    tracing::info!(upstream = %self.upstream, "circuit half-open: probing");
+                }
+                let call = self.inner.call(request);
+                let state = Arc::clone(&self.state);
+                let upstream = Arc::clone(&self.upstream);
+                let (threshold, ejection, may_eject) =
+                    (self.threshold, self.ejection, self.may_eject);
+                Box::pin(async move {
+                    let outcome = call.await.map_err(Into::into);
+                    let failed = is_failure(&outcome);
+                    record(&state, &upstream, threshold, ejection, may_eject, failed);
+                    outcome
+                })
+            }
+        }
+    }
+}
