@@ -23,7 +23,7 @@ use tonic::{
     body::Body,
     transport::{Channel, Endpoint, Uri},
 };
-use tower::{BoxError, util::BoxCloneSyncService};
+use tower::{BoxError, ServiceExt as _, util::BoxCloneSyncService};
 
 pub use breaker::Breaker;
 pub use limit::InFlightLimit;
@@ -33,7 +33,26 @@ use crate::{identity::SpiffeId, policy::ServicePolicy, tls::Credentials};
 
 /// A channel through the mesh's client stack; give it to a generated
 /// client's `new`.
-pub type MeshChannel = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, BoxError>;
+pub type MeshChannel = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, CallError>;
+
+/// Why a call through the stack failed. tonic finds a [`tonic::Status`]
+/// (fail-fast UNAVAILABLE, DEADLINE_EXCEEDED) or a connect error in its
+/// source chain and reports that; a named type rather than a bare `BoxError`
+/// keeps callers' futures provably `Send`.
+#[derive(Debug)]
+pub struct CallError(BoxError);
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for CallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -68,7 +87,7 @@ impl Upstream {
         let stack = InFlightLimit::new(channel, &self.name, policy.circuit_breaker.max_requests);
         let stack = Breaker::new(stack, &self.name, &policy.circuit_breaker);
         let stack = RouteTimeout::new(stack, Arc::clone(policy));
-        Ok(BoxCloneSyncService::new(stack))
+        Ok(BoxCloneSyncService::new(stack.map_err(CallError as fn(BoxError) -> CallError)))
     }
 
     /// The bare channel: HTTP/2, over mTLS when configured.

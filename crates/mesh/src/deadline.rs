@@ -7,12 +7,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+use tokio::task::futures::TaskLocalFuture;
+
 tokio::task_local! {
     static INCOMING: Instant;
 }
 
 /// Runs `handler` knowing its request must be answered by `deadline`.
-pub fn scope<F: Future>(deadline: Instant, handler: F) -> impl Future<Output = F::Output> {
+pub fn scope<F: Future>(deadline: Instant, handler: F) -> TaskLocalFuture<Instant, F> {
     INCOMING.scope(deadline, handler)
 }
 

@@ -1,9 +1,10 @@
 //! Channels for service-to-service calls.
 //!
-//! Every client gets the same policy: a connect timeout, a per-call deadline
-//! (sent as `grpc-timeout` so the server stops working when the caller has
-//! given up), lazy connection (a service starts even if a dependency is not
-//! up yet), HTTP/2 keep-alive, and W3C trace context on every request.
+//! Services reach each other through the mesh's client stack (route
+//! timeout with deadline propagation, circuit breaker, in-flight limit,
+//! mTLS), with W3C trace context on every request and budgeted retries of
+//! idempotent calls; see [`crate::service::App::dependency`]. Channels are
+//! lazy, so a service starts even if a dependency is not up yet.
 
 use std::time::Duration;
 
@@ -14,17 +15,16 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-/// The policy for calls to one dependency.
+/// Where one dependency is. How calls to it behave (timeouts, retries,
+/// breaking) is the mesh policy's to say, not this.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClientConfig {
-    /// The dependency's address, e.g. `http://127.0.0.1:50052`.
+    /// The dependency's address, e.g. `http://127.0.0.1:50052` (mTLS is
+    /// added by the mesh, not the scheme).
     pub url: String,
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
-    /// Deadline of each call.
-    #[serde(with = "humantime_serde")]
-    pub request_timeout: Duration,
 }
 
 impl Default for ClientConfig {
@@ -32,7 +32,6 @@ impl Default for ClientConfig {
         Self {
             url: String::new(),
             connect_timeout: Duration::from_secs(1),
-            request_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -53,7 +52,9 @@ pub struct ClientError {
     source: tonic::transport::Error,
 }
 
-/// A lazily connecting channel to `config.url`.
+/// A lazily connecting plaintext channel to `config.url`, for what is not in
+/// the mesh (tests, tools); services call each other through
+/// [`crate::service::App::dependency`].
 pub fn channel(config: &ClientConfig) -> Result<Channel, ClientError> {
     let endpoint = Endpoint::from_shared(config.url.clone()).map_err(|source| ClientError {
         url: config.url.clone(),
@@ -61,87 +62,40 @@ pub fn channel(config: &ClientConfig) -> Result<Channel, ClientError> {
     })?;
     Ok(endpoint
         .connect_timeout(config.connect_timeout)
-        .timeout(config.request_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(10))
         .connect_lazy())
 }
 
-/// A channel wrapped so each request carries the deadline and trace context.
-/// Pass it to a generated client's `new`.
-pub fn traced_channel(config: &ClientConfig) -> Result<TracedChannel, ClientError> {
-    Ok(InterceptedService::new(
-        channel(config)?,
-        CallPolicy {
-            deadline: config.request_timeout,
-        },
-    ))
+/// `channel` with the current trace context on every request. Pass it to a
+/// generated client's `new`.
+pub fn traced<T>(channel: T) -> InterceptedService<T, TraceContext> {
+    InterceptedService::new(channel, TraceContext)
 }
 
-pub type TracedChannel = InterceptedService<Channel, CallPolicy>;
+/// A channel through the mesh's client stack, carrying trace context.
+pub type TracedChannel = InterceptedService<bazaar_mesh::MeshChannel, TraceContext>;
 
-/// Stamps each outgoing request with its deadline and the current trace.
+/// One dependency: its channel and the retry state all its calls share.
+#[derive(Debug, Clone)]
+pub struct Dependency {
+    pub channel: TracedChannel,
+    /// Retries idempotent calls within the policy's budget (off in sidecar
+    /// mode, where the sidecar retries).
+    pub retrier: bazaar_mesh::Retrier,
+}
+
+/// Stamps each outgoing request with the current trace.
 #[derive(Debug, Clone, Copy)]
-pub struct CallPolicy {
-    deadline: Duration,
-}
+pub struct TraceContext;
 
-impl Interceptor for CallPolicy {
+impl Interceptor for TraceContext {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        // A deadline set by the caller for this one request wins.
-        if !request.metadata().contains_key("grpc-timeout") {
-            request.set_timeout(self.deadline);
-        }
         let mut headers = std::mem::take(request.metadata_mut()).into_headers();
         crate::telemetry::inject_current_context(&mut headers);
         *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
         Ok(request)
-    }
-}
-
-/// How often an idempotent call is tried when the callee is UNAVAILABLE.
-/// One policy source: where a mesh retries, set `max_attempts = 1` here.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RetryPolicy {
-    /// Tries in all, the first included; 1 turns retries off.
-    pub max_attempts: u32,
-    /// Wait before the first retry; doubled for each further one.
-    #[serde(with = "humantime_serde")]
-    pub backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 3,
-            backoff: Duration::from_millis(50),
-        }
-    }
-}
-
-/// Runs `call` under `policy`, retrying only `UNAVAILABLE`. Use it only for
-/// idempotent calls: a retried request may have been received before.
-pub async fn retry<T, F, Fut>(policy: &RetryPolicy, mut call: F) -> Result<T, Status>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Status>>,
-{
-    let mut attempt = 1;
-    let mut backoff = policy.backoff;
-    loop {
-        match call().await {
-            Err(status)
-                if status.code() == tonic::Code::Unavailable && attempt < policy.max_attempts =>
-            {
-                tracing::debug!(%status, attempt, "retrying an unavailable callee");
-                tokio::time::sleep(backoff).await;
-                backoff = backoff.saturating_mul(2);
-                attempt += 1;
-            }
-            outcome => return outcome,
-        }
     }
 }
 
@@ -171,44 +125,7 @@ pub fn timed_out(status: &Status) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU32, Ordering};
-
     use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn retries_only_unavailable_and_only_up_to_the_limit() {
-        let policy = RetryPolicy::default();
-        let calls = AtomicU32::new(0);
-        let result: Result<(), Status> = retry(&policy, || async {
-            calls.fetch_add(1, Ordering::SeqCst);
-            Err(Status::unavailable("down"))
-        })
-        .await;
-        assert_eq!(result.unwrap_err().code(), tonic::Code::Unavailable);
-        assert_eq!(calls.load(Ordering::SeqCst), 3);
-
-        calls.store(0, Ordering::SeqCst);
-        let result: Result<(), Status> = retry(&policy, || async {
-            calls.fetch_add(1, Ordering::SeqCst);
-            Err(Status::failed_precondition("declined"))
-        })
-        .await;
-        assert_eq!(result.unwrap_err().code(), tonic::Code::FailedPrecondition);
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "a refusal is not retried");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_recovered_callee_answers_the_retry() {
-        let calls = AtomicU32::new(0);
-        let result = retry(&RetryPolicy::default(), || async {
-            match calls.fetch_add(1, Ordering::SeqCst) {
-                0 => Err(Status::unavailable("starting")),
-                _ => Ok(42),
-            }
-        })
-        .await;
-        assert_eq!(result.unwrap(), 42);
-    }
 
     #[tokio::test]
     async fn a_refused_connection_was_never_delivered() {

@@ -2,13 +2,17 @@
 //!
 //! One builder gives each server the same shape: gRPC health and reflection
 //! (v1 and v1alpha, so grpcurl 1.8 works), a span per request joined to the
-//! caller's trace, a request timeout, a global concurrency limit that sheds
+//! caller's trace, in the mesh mTLS and per-method authorization from the
+//! mesh policy, a request timeout, a global concurrency limit that sheds
 //! load instead of queueing, and a graceful shutdown that stops taking work,
 //! reports NOT_SERVING, and drains for at most the configured grace period.
 
 use std::{
-    convert::Infallible, future::Future, net::SocketAddr, num::NonZeroUsize, time::Duration,
+    convert::Infallible, future::Future, net::SocketAddr, num::NonZeroUsize, sync::Arc,
+    time::Duration,
 };
+
+use bazaar_mesh::{AuthzLayer, MeshPolicy, Mode};
 
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -71,6 +75,15 @@ pub enum ServerError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// How a server takes part in the mesh.
+#[derive(Clone)]
+pub struct MeshServer {
+    pub policy: Arc<MeshPolicy>,
+    pub mode: Mode,
+    /// mTLS for the listener (proxyless); `None` behind a sidecar.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
 /// Assembles a server from services; [`Self::serve`] runs it.
 pub struct ServerBuilder {
     config: ServerConfig,
@@ -78,6 +91,7 @@ pub struct ServerBuilder {
     service_names: Vec<&'static str>,
     descriptor_sets: Vec<&'static [u8]>,
     health: HealthReporter,
+    mesh: Option<MeshServer>,
 }
 
 impl ServerBuilder {
@@ -91,7 +105,15 @@ impl ServerBuilder {
             service_names: Vec::new(),
             descriptor_sets: vec![tonic_health::pb::FILE_DESCRIPTOR_SET],
             health,
+            mesh: None,
         }
+    }
+
+    /// Serves inside the mesh: mTLS on the listener (proxyless) and every
+    /// call authorized by the policy before anything else runs.
+    pub fn mesh(mut self, mesh: MeshServer) -> Self {
+        self.mesh = Some(mesh);
+        self
     }
 
     /// Describes the services for reflection (an encoded
@@ -155,11 +177,17 @@ impl ServerBuilder {
         }
 
         let local_addr = listener.local_addr().ok();
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        // Outermost first: shed what exceeds the limit, then bound the time
-        // of what is admitted. (tonic itself still ends a call at a shorter
-        // client `grpc-timeout`, reporting CANCELLED.)
+        let authz = self
+            .mesh
+            .as_ref()
+            .map(|mesh| AuthzLayer::new(Arc::clone(&mesh.policy), mesh.mode));
+        let tls = self.mesh.as_ref().and_then(|mesh| mesh.tls.clone());
+        // Outermost first: refuse callers the policy does not admit, shed
+        // what exceeds the limit, then bound the time of what is admitted.
+        // (tonic itself still ends a call at a shorter client `grpc-timeout`,
+        // reporting CANCELLED.)
         let stack = ServiceBuilder::new()
+            .option_layer(authz)
             .load_shed()
             .layer(GlobalConcurrencyLimitLayer::new(
                 self.config.concurrency_limit.get(),
@@ -183,8 +211,19 @@ impl ServerBuilder {
             }
             stopping.notify_one();
         };
-        tracing::info!(addr = ?local_addr, services = ?self.service_names, "gRPC server listening");
-        let serve = router.serve_with_incoming_shutdown(incoming, signal);
+        tracing::info!(addr = ?local_addr, services = ?self.service_names, mtls = tls.is_some(), "gRPC server listening");
+        let serve = async {
+            match tls {
+                Some(tls) => {
+                    let incoming = bazaar_mesh::incoming::incoming(listener, tls);
+                    router.serve_with_incoming_shutdown(incoming, signal).await
+                }
+                None => {
+                    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                    router.serve_with_incoming_shutdown(incoming, signal).await
+                }
+            }
+        };
         let grace = self.config.shutdown_grace;
         tokio::select! {
             result = serve => result?,

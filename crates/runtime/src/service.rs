@@ -16,11 +16,18 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tonic::{body::Body, server::NamedService};
 
+use bazaar_mesh::{
+    Credentials, MeshConfig, MeshPolicy, Mode, Retrier, Upstream,
+    client::ClientError as MeshClientError, policy::PolicyError, tls::TlsError,
+};
+use tower::Layer as _;
+
 use crate::{
-    auth::{AuthConfig, KeyError, TokenVerifier, verifier_from_config},
+    auth::{AuthConfig, AuthLayer, KeyError, TokenVerifier, verifier_from_config},
+    client::{ClientConfig, Dependency, traced},
     config::{self, ConfigError},
     db::{Database, DatabaseConfig, DbError, Migrations},
-    server::{ServerBuilder, ServerConfig, ServerError},
+    server::{MeshServer, ServerBuilder, ServerConfig, ServerError},
     telemetry::TelemetryConfig,
 };
 
@@ -32,18 +39,25 @@ pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:50051";
 /// `[telemetry]`, `[database]` and `[auth]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServiceConfig {
+    /// The service's workload name in the mesh policy (its identity); not a
+    /// setting: it is the service's [`Settings::NAME`].
+    #[serde(skip)]
+    pub workload: &'static str,
     pub server: ServerConfig,
     pub telemetry: TelemetryConfig,
     pub database: DatabaseConfig,
     /// What access tokens are accepted; keys come from `auth.jwks_url`.
     pub auth: AuthConfig,
+    /// mTLS certificates, the policy file and the mode (`[mesh]`).
+    pub mesh: MeshConfig,
 }
 
 impl ServiceConfig {
     /// Defaults for the service `name` on `port`: SQLite at
     /// `data/<name>.db`, tokens checked against the user service's keys.
-    pub fn new(name: &str, port: u16) -> Self {
+    pub fn new(name: &'static str, port: u16) -> Self {
         Self {
+            workload: name,
             server: ServerConfig::with_port(port),
             telemetry: TelemetryConfig::default(),
             database: DatabaseConfig::sqlite_default(name),
@@ -51,6 +65,7 @@ impl ServiceConfig {
                 jwks_url: Some(DEFAULT_JWKS_URL.to_owned()),
                 ..AuthConfig::default()
             },
+            mesh: MeshConfig::default(),
         }
     }
 }
@@ -99,7 +114,13 @@ impl<S: Settings> Config<S> {
         let figment = config::layered(base, file)?;
         // Each half ignores the other's keys; report both halves' errors.
         match (figment.extract(), figment.extract()) {
-            (Ok(shared), Ok(settings)) => Ok(Self { shared, settings }),
+            (Ok(shared), Ok(settings)) => Ok(Self {
+                shared: ServiceConfig {
+                    workload: S::NAME,
+                    ..shared
+                },
+                settings,
+            }),
             (shared, settings) => Err(ConfigError::Invalid(
                 [shared.err(), settings.err()]
                     .into_iter()
@@ -161,23 +182,54 @@ pub enum AppError {
     #[error("invalid auth configuration: {0}")]
     Keys(#[from] KeyError),
     #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("cannot load the mesh certificate: {0}")]
+    Tls(#[from] TlsError),
+    #[error("{0} is not a workload or service of the mesh policy")]
+    NotInPolicy(String),
+    #[error(transparent)]
+    Client(#[from] MeshClientError),
+    #[error(transparent)]
     Server(#[from] ServerError),
 }
 
-/// A service being assembled: its database and its background work.
+/// The mesh as this service takes part in it.
+struct Mesh {
+    policy: Arc<MeshPolicy>,
+    mode: Mode,
+    /// This workload's certificate (proxyless mode only).
+    credentials: Option<Arc<Credentials>>,
+}
+
+/// A service being assembled: its database, its place in the mesh and its
+/// background work.
 pub struct App {
     config: ServiceConfig,
     db: Database,
+    mesh: Mesh,
+    verifier: Option<Arc<TokenVerifier>>,
     background: Background,
 }
 
 impl App {
-    /// Connects to the configured database and applies `migrations`.
+    /// Reads the mesh policy and this workload's certificate, connects to the
+    /// configured database and applies `migrations`.
     pub async fn start(config: ServiceConfig, migrations: Migrations) -> Result<Self, AppError> {
+        let policy = Arc::new(config.mesh.policy()?);
+        if policy.identity(config.workload).is_none() {
+            return Err(AppError::NotInPolicy(config.workload.to_owned()));
+        }
+        let credentials = config.mesh.credentials(config.workload)?;
         let db = Database::connect(&config.database, migrations).await?;
         Ok(Self {
+            mesh: Mesh {
+                policy,
+                mode: config.mesh.mode,
+                credentials,
+            },
             config,
             db,
+            verifier: None,
             background: Background::new(),
         })
     }
@@ -187,14 +239,50 @@ impl App {
         &self.db
     }
 
-    /// A token verifier fed by the configured keys and JWK set.
-    pub fn verifier(&self) -> Result<Arc<TokenVerifier>, AppError> {
-        Ok(verifier_from_config(&self.config.auth)?)
-    }
-
     /// The `[auth]` section, for a service that verifies its own tokens.
     pub fn auth_config(&self) -> &AuthConfig {
         &self.config.auth
+    }
+
+    /// Verifies access tokens with `verifier` instead of the user service's
+    /// published keys (the user service, which holds the key).
+    pub fn verify_with(&mut self, verifier: Arc<TokenVerifier>) {
+        self.verifier = Some(verifier);
+    }
+
+    /// The mesh workload `workload`, reached at `client.url` through the
+    /// client stack its policy entry describes.
+    pub fn dependency(&self, workload: &str, client: &ClientConfig) -> Result<Dependency, AppError> {
+        let not_in_policy = || AppError::NotInPolicy(workload.to_owned());
+        let policy = self.mesh.policy.services.get(workload).ok_or_else(not_in_policy)?;
+        let tls = match &self.mesh.credentials {
+            Some(credentials) => {
+                let identity = self.mesh.policy.identity(workload).ok_or_else(not_in_policy)?;
+                Some((Arc::clone(credentials), identity))
+            }
+            None => None,
+        };
+        let upstream = Upstream {
+            name: workload.to_owned(),
+            url: client.url.clone(),
+            policy: Arc::new(policy.clone()),
+            tls,
+            connect_timeout: client.connect_timeout,
+        };
+        Ok(Dependency {
+            channel: traced(upstream.channel()?),
+            retrier: Retrier::new(&policy.retries, self.mesh.mode == Mode::Proxyless),
+        })
+    }
+
+    /// A token verifier fed by the configured keys and the user service's
+    /// JWK set (fetched through the mesh from `auth.jwks_url`).
+    fn verifier(&self) -> Result<Arc<TokenVerifier>, AppError> {
+        let user = match &self.config.auth.jwks_url {
+            Some(url) => Some(self.dependency("user", &ClientConfig::for_url(url.clone()))?.channel),
+            None => None,
+        };
+        Ok(verifier_from_config(&self.config.auth, user)?)
     }
 
     /// Runs `task` beside the server. It is handed a receiver that turns
@@ -209,11 +297,13 @@ impl App {
         self.background.tasks.push(tokio::spawn(task(stopped)));
     }
 
-    /// Serves `service` with health and reflection on `listener` until
-    /// `shutdown` completes and in-flight requests drain, then stops the
-    /// background work and closes the database.
+    /// Serves `service` on `listener` until `shutdown` completes and
+    /// in-flight requests drain, then stops the background work and closes
+    /// the database. In front of it: mTLS and the policy's authorization of
+    /// the caller, then the policy's user-token rules for its methods; beside
+    /// it health and reflection.
     pub async fn serve<S>(
-        self,
+        mut self,
         service: S,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
@@ -227,9 +317,29 @@ impl App {
             + 'static,
         S::Future: Send + 'static,
     {
+        let (_, rules) = self
+            .mesh
+            .policy
+            .service_by_grpc_name(S::NAME)
+            .ok_or_else(|| AppError::NotInPolicy(S::NAME.to_owned()))?;
+        let verifier = match self.verifier.take() {
+            Some(verifier) => verifier,
+            None => self.verifier()?,
+        };
+        let auth = AuthLayer::from_policy(verifier, rules);
+        let tls = match &self.mesh.credentials {
+            Some(credentials) => Some(credentials.server_config()?),
+            None => None,
+        };
+        let mesh = MeshServer {
+            policy: Arc::clone(&self.mesh.policy),
+            mode: self.mesh.mode,
+            tls,
+        };
         let served = ServerBuilder::new(self.config.server)
             .file_descriptor_set(bazaar_proto::FILE_DESCRIPTOR_SET)
-            .add_service(service)
+            .mesh(mesh)
+            .add_service(auth.layer(service))
             .serve(listener, shutdown)
             .await;
         self.background.stop().await;

@@ -1,25 +1,120 @@
-//! Starting a real service for a test: bound to a port-0 socket, stopped on
-//! drop, ready when its gRPC health says SERVING.
+//! Starting a real service for a test: bound to a port-0 socket, in the
+//! mesh with development certificates, stopped on drop, ready when its gRPC
+//! health says SERVING.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
+use bazaar_mesh::{
+    CertPaths, Credentials, MeshChannel, MeshConfig, MeshPolicy, Upstream, devcerts::DevCa,
+};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::transport::Channel;
 
 pub use crate::db::testing::{TestDatabase, backends};
 pub use crate::service::Shutdown;
 
+/// A development CA and a certificate for every workload of the built-in
+/// policy, made once per test process.
+pub struct TestMesh {
+    dir: tempfile::TempDir,
+    policy: Arc<MeshPolicy>,
+}
+
+/// The test process's mesh.
+pub fn mesh() -> &'static TestMesh {
+    static MESH: OnceLock<TestMesh> = OnceLock::new();
+    MESH.get_or_init(|| {
+        let policy = Arc::new(MeshPolicy::built_in().expect("the built-in policy"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        DevCa::generate("Bazaar test mesh CA")
+            .and_then(|ca| ca.write_all(dir.path(), &policy))
+            .expect("development certificates");
+        TestMesh { dir, policy }
+    })
+}
+
+impl TestMesh {
+    /// The `[mesh]` section that puts a service in this mesh.
+    pub fn config(&self) -> MeshConfig {
+        MeshConfig {
+            certs_dir: self.dir.path().to_path_buf(),
+            ..MeshConfig::default()
+        }
+    }
+
+    pub fn policy(&self) -> &MeshPolicy {
+        &self.policy
+    }
+
+    /// `workload`'s certificate.
+    pub fn credentials(&self, workload: &str) -> Arc<Credentials> {
+        Credentials::load(CertPaths::in_dir(self.dir.path(), workload)).expect("test credentials")
+    }
+
+    /// A channel as `caller` to `callee` at `addr`, through the policy's
+    /// client stack.
+    pub fn channel(&self, caller: &str, callee: &str, addr: SocketAddr) -> MeshChannel {
+        let policy = self
+            .policy
+            .services
+            .get(callee)
+            .cloned()
+            .unwrap_or_else(|| panic!("{callee} is not a service of the policy"));
+        let identity = self
+            .policy
+            .identity(callee)
+            .unwrap_or_else(|| panic!("{callee} is not a workload of the policy"));
+        Upstream {
+            name: callee.to_owned(),
+            url: format!("http://{addr}"),
+            policy: Arc::new(policy),
+            tls: Some((self.credentials(caller), identity)),
+            connect_timeout: Duration::from_secs(2),
+        }
+        .channel()
+        .expect("test channel")
+    }
+}
+
 /// A service running in this process until dropped (or [`Self::crash`]ed).
 pub struct Spawned {
     pub addr: SocketAddr,
+    /// Its workload in the test mesh; `None` for a plaintext server.
+    workload: Option<&'static str>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), String>>,
 }
 
 impl Spawned {
-    /// Binds `127.0.0.1:0`, starts `run(listener, shutdown)` and waits until
-    /// the server answers health checks.
+    /// Binds `127.0.0.1:0`, starts the service `workload` of the test
+    /// [`mesh`] with `run(listener, shutdown)` (its config must use
+    /// `mesh().config()`), and waits until it answers health checks over
+    /// mTLS.
+    pub async fn start_in_mesh<F, Fut, E>(workload: &'static str, run: F) -> Self
+    where
+        F: FnOnce(TcpListener, Shutdown) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        Self::launch(Some(workload), run).await
+    }
+
+    /// Like [`Self::start_in_mesh`], for a plaintext server outside the mesh.
     pub async fn start<F, Fut, E>(run: F) -> Self
+    where
+        F: FnOnce(TcpListener, Shutdown) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        Self::launch(None, run).await
+    }
+
+    async fn launch<F, Fut, E>(workload: Option<&'static str>, run: F) -> Self
     where
         F: FnOnce(TcpListener, Shutdown) -> Fut,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
@@ -35,6 +130,7 @@ impl Spawned {
         let task = tokio::spawn(async move { serving.await.map_err(|e| e.to_string()) });
         let mut spawned = Self {
             addr,
+            workload,
             stop: Some(stop),
             task,
         };
@@ -49,17 +145,23 @@ impl Spawned {
                 let outcome = (&mut self.task).await;
                 panic!("the service under test stopped while starting: {outcome:?}");
             }
-            if let Ok(channel) = Channel::from_shared(self.url())
-                .expect("url")
-                .connect()
-                .await
-            {
-                let status = HealthClient::new(channel)
-                    .check(HealthCheckRequest::default())
-                    .await;
-                if status.is_ok() {
-                    return;
+            let status = match self.workload {
+                Some(_) => {
+                    HealthClient::new(self.channel_as("dev-client"))
+                        .check(HealthCheckRequest::default())
+                        .await
                 }
+                None => match Channel::from_shared(self.url()).expect("url").connect().await {
+                    Ok(channel) => {
+                        HealthClient::new(channel)
+                            .check(HealthCheckRequest::default())
+                            .await
+                    }
+                    Err(error) => Err(tonic::Status::unavailable(error.to_string())),
+                },
+            };
+            if status.is_ok() {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -70,7 +172,15 @@ impl Spawned {
         format!("http://{}", self.addr)
     }
 
-    /// A connected channel to the service.
+    /// A channel to the service as the mesh workload `caller`.
+    pub fn channel_as(&self, caller: &str) -> MeshChannel {
+        let workload = self
+            .workload
+            .expect("channel_as is for services started in the mesh");
+        mesh().channel(caller, workload, self.addr)
+    }
+
+    /// A connected plaintext channel to a service outside the mesh.
     pub async fn channel(&self) -> Channel {
         Channel::from_shared(self.url())
             .expect("url")

@@ -1,9 +1,10 @@
-//! The order service's configuration: the shared sections plus the clients
-//! of product and payment, their retries and the `[saga]` section.
+//! The order service's configuration: the shared sections plus where
+//! product and payment are and the `[saga]` section. How calls to them
+//! behave (timeouts, retries, breakers) is the mesh policy's to say.
 
 use std::time::Duration;
 
-use bazaar_runtime::client::{ClientConfig, RetryPolicy};
+use bazaar_runtime::client::ClientConfig;
 use serde::{Deserialize, Serialize};
 
 /// The order service's whole configuration.
@@ -17,9 +18,6 @@ pub struct Settings {
     pub product: ClientConfig,
     /// The payment service (charges).
     pub payment: ClientConfig,
-    /// Retries of calls to product and payment. All of them are idempotent;
-    /// turn retries off (`max_attempts = 1`) where the mesh retries instead.
-    pub retries: RetryPolicy,
     pub saga: SagaConfig,
 }
 
@@ -33,7 +31,6 @@ impl Default for Settings {
         Self {
             product: ClientConfig::for_url("http://127.0.0.1:50052"),
             payment: ClientConfig::for_url("http://127.0.0.1:50054"),
-            retries: RetryPolicy::default(),
             saga: SagaConfig::default(),
         }
     }

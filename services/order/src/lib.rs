@@ -16,9 +16,8 @@ pub mod store;
 use std::{future::Future, sync::Arc};
 
 use bazaar_proto::order::v1::order_service_server::OrderServiceServer;
-use bazaar_runtime::{auth::AuthLayer, service::App};
+use bazaar_runtime::service::App;
 use tokio::net::TcpListener;
-use tower::Layer as _;
 
 pub use config::Config;
 #[cfg(feature = "testing")]
@@ -43,11 +42,11 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<()> {
     let mut app = App::start(config.shared, store::sql::MIGRATIONS).await?;
     let store = Arc::new(SqlOrderStore::new(app.db().clone()));
-    let saga = Arc::new(prepare(Saga::connect(store, &config.settings)?));
+    let saga = Arc::new(prepare(Saga::connect(store, &app, &config.settings)?));
     let (recovering, timing) = (Arc::clone(&saga), config.settings.saga);
     app.spawn(move |stopped| recovery::run(recovering, timing, stopped));
     let api = OrderApi::new(saga, timing);
-    let auth = AuthLayer::new(app.verifier()?);
-    let service = auth.layer(OrderServiceServer::new(api));
-    Ok(app.serve(service, listener, shutdown).await?)
+    Ok(app
+        .serve(OrderServiceServer::new(api), listener, shutdown)
+        .await?)
 }

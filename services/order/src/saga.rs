@@ -20,8 +20,10 @@ use bazaar_proto::{
         product_service_client::ProductServiceClient,
     },
 };
+use bazaar_mesh::Retrier;
 use bazaar_runtime::{
-    client::{ClientError, RetryPolicy, TracedChannel, never_delivered, retry, traced_channel},
+    client::{TracedChannel, never_delivered},
+    service::{App, AppError},
     status::ServiceError,
 };
 use tonic::{Code, Status};
@@ -51,7 +53,10 @@ pub struct Saga<S> {
     store: Arc<S>,
     product: ProductServiceClient<TracedChannel>,
     payment: PaymentServiceClient<TracedChannel>,
-    retries: RetryPolicy,
+    /// Retry state per dependency: every saga call is idempotent (keyed by
+    /// the order id), and the policy's budget bounds the retries.
+    product_retries: Retrier,
+    payment_retries: Retrier,
     events: Events,
     #[cfg(feature = "testing")]
     hooks: Hooks,
@@ -66,13 +71,17 @@ pub struct Driven {
 }
 
 impl<S: OrderStore> Saga<S> {
-    /// A saga over `store`, calling product and payment as `settings` say.
-    pub fn connect(store: Arc<S>, settings: &Settings) -> Result<Self, ClientError> {
+    /// A saga over `store`, calling product and payment where `settings`
+    /// say, through the mesh.
+    pub fn connect(store: Arc<S>, app: &App, settings: &Settings) -> Result<Self, AppError> {
+        let product = app.dependency("product", &settings.product)?;
+        let payment = app.dependency("payment", &settings.payment)?;
         Ok(Self {
             store,
-            product: ProductServiceClient::new(traced_channel(&settings.product)?),
-            payment: PaymentServiceClient::new(traced_channel(&settings.payment)?),
-            retries: settings.retries.clone(),
+            product: ProductServiceClient::new(product.channel),
+            payment: PaymentServiceClient::new(payment.channel),
+            product_retries: product.retrier,
+            payment_retries: payment.retrier,
             events: Events::new(),
             #[cfg(feature = "testing")]
             hooks: Hooks::default(),
@@ -200,7 +209,7 @@ impl<S: OrderStore> Saga<S> {
                 .collect(),
         };
         let reserved = self
-            .call(&self.product, request, |mut c, r| async move {
+            .call((&self.product, &self.product_retries), request, |mut c, r| async move {
                 c.reserve_stock(r).await
             })
             .await;
@@ -271,7 +280,7 @@ impl<S: OrderStore> Saga<S> {
             card: Some(card.clone()),
         };
         let charged = self
-            .call(&self.payment, request, |mut c, r| async move {
+            .call((&self.payment, &self.payment_retries), request, |mut c, r| async move {
                 c.charge(r).await
             })
             .await;
@@ -323,7 +332,7 @@ impl<S: OrderStore> Saga<S> {
             idempotency_key: order.id.to_string(),
         };
         let found = self
-            .call(&self.payment, request, |mut c, r| async move {
+            .call((&self.payment, &self.payment_retries), request, |mut c, r| async move {
                 c.lookup_payment(r).await
             })
             .await;
@@ -379,7 +388,7 @@ impl<S: OrderStore> Saga<S> {
             order_id: order.id.to_string(),
         };
         let committed = self
-            .call(&self.product, request, |mut c, r| async move {
+            .call((&self.product, &self.product_retries), request, |mut c, r| async move {
                 c.commit_reservation(r).await
             })
             .await;
@@ -408,7 +417,7 @@ impl<S: OrderStore> Saga<S> {
             order_id: order.id.to_string(),
         };
         let released = self
-            .call(&self.product, request, |mut c, r| async move {
+            .call((&self.product, &self.product_retries), request, |mut c, r| async move {
                 c.release_reservation(r).await
             })
             .await;
@@ -464,18 +473,18 @@ impl<S: OrderStore> Saga<S> {
             idempotency_key: format!("{purpose}-{}", order.id),
             reason: order.failure_reason.clone().unwrap_or_default(),
         };
-        self.call(&self.payment, request, |mut c, r| async move {
+        self.call((&self.payment, &self.payment_retries), request, |mut c, r| async move {
             c.refund(r).await
         })
         .await
         .map(drop)
     }
 
-    /// One call to a dependency under the retry policy. Every call the saga
-    /// makes is idempotent (keyed by the order id), so retrying is safe.
+    /// One call to a dependency, retried within its budget. Every call the
+    /// saga makes is idempotent (keyed by the order id), so retrying is safe.
     async fn call<C, Req, Resp, F, Fut>(
         &self,
-        client: &C,
+        (client, retrier): (&C, &Retrier),
         request: Req,
         rpc: F,
     ) -> Result<Resp, Status>
@@ -485,7 +494,8 @@ impl<S: OrderStore> Saga<S> {
         F: Fn(C, Req) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<Resp>, Status>>,
     {
-        retry(&self.retries, || rpc(client.clone(), request.clone()))
+        retrier
+            .call(|| rpc(client.clone(), request.clone()))
             .await
             .map(tonic::Response::into_inner)
     }

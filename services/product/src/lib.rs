@@ -13,25 +13,13 @@ mod sweeper;
 
 use std::future::Future;
 
-use bazaar_proto::product::v1::product_service_server::{ProductServiceServer, SERVICE_NAME};
-use bazaar_runtime::{auth::AuthLayer, service::App};
+use bazaar_proto::product::v1::product_service_server::ProductServiceServer;
+use bazaar_runtime::service::App;
 use tokio::net::TcpListener;
-use tower::Layer as _;
 
 pub use config::Config;
 
 use crate::{grpc::ProductApi, store::sql::SqlStore};
-
-/// Reading the catalog is public. The stock RPCs carry no user token: they
-/// are internal, called only by the order service, authorised by the mesh
-/// and never exposed through the REST edge. Catalog changes need an admin.
-const PUBLIC_RPCS: &[&str] = &[
-    "GetProduct",
-    "ListProducts",
-    "ReserveStock",
-    "CommitReservation",
-    "ReleaseReservation",
-];
 
 /// Serves the product service on `listener` until `shutdown` completes.
 pub async fn run(
@@ -46,10 +34,8 @@ pub async fn run(
         seed::load_if_empty(&store).await?;
     }
     app.spawn(|stopped| sweeper::run(store.clone(), stock.sweep_interval, stopped));
-    let auth = AuthLayer::new(app.verifier()?).public(SERVICE_NAME, PUBLIC_RPCS);
-    let api = auth.layer(ProductServiceServer::new(ProductApi::new(
-        store,
-        stock.reservation_ttl,
-    )));
+    // Who may call what (the stock RPCs: the order service alone) and which
+    // RPCs need a user token is the mesh policy's to say.
+    let api = ProductServiceServer::new(ProductApi::new(store, stock.reservation_ttl));
     Ok(app.serve(api, listener, shutdown).await?)
 }

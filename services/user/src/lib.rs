@@ -14,27 +14,20 @@ pub mod store;
 
 use std::{future::Future, sync::Arc};
 
-use bazaar_proto::user::v1::user_service_server::{SERVICE_NAME, UserServiceServer};
-use bazaar_runtime::{
-    auth::{AuthLayer, TokenVerifier},
-    service::App,
-};
+use bazaar_proto::user::v1::user_service_server::UserServiceServer;
+use bazaar_runtime::{auth::TokenVerifier, service::App};
 use tokio::net::TcpListener;
-use tower::Layer as _;
 
 pub use config::Config;
 
 use crate::{grpc::UserApi, password::Passwords, store::SqlUserStore};
-
-/// RPCs anyone may call: without them nobody could get a token.
-const PUBLIC_METHODS: [&str; 3] = ["Register", "Login", "GetJwks"];
 
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let app = App::start(config.shared, store::MIGRATIONS).await?;
+    let mut app = App::start(config.shared, store::MIGRATIONS).await?;
     let settings = config.settings;
     let signer = Arc::new(keys::load_or_create(&settings.tokens, app.auth_config())?);
     let passwords = Passwords::new(&settings.password).await?;
@@ -44,11 +37,13 @@ pub async fn run(
     }
     // Its own tokens are checked with its own key, so `auth.jwks_url` (the
     // other services' way to get that key) is not used here.
+    // Which RPCs need a token (all but Register, Login, GetJwks) is the mesh
+    // policy's to say.
     let verifier = TokenVerifier::new(app.auth_config());
     verifier.set_keys([signer.jwk()])?;
-    let auth = AuthLayer::new(Arc::new(verifier)).public(SERVICE_NAME, &PUBLIC_METHODS);
+    app.verify_with(Arc::new(verifier));
     let api = UserApi::new(store, passwords, signer, settings.tokens.ttl);
     Ok(app
-        .serve(auth.layer(UserServiceServer::new(api)), listener, shutdown)
+        .serve(UserServiceServer::new(api), listener, shutdown)
         .await?)
 }

@@ -2,38 +2,50 @@
 
 use std::{sync::Arc, time::Duration};
 
+use tonic::client::GrpcService;
+
 use super::{AuthConfig, Jwk, KeyError, TokenVerifier};
 
-/// A verifier for `config`: its pinned `keys` at once and, with a `jwks_url`,
-/// the user service's published keys, fetched in the background (retrying
-/// until the user service answers, then every `jwks_refresh`). Until the
-/// first fetch, tokens signed by unpinned keys are `UNAUTHENTICATED`.
-pub fn verifier_from_config(config: &AuthConfig) -> Result<Arc<TokenVerifier>, KeyError> {
+/// A verifier for `config`: its pinned `keys` at once and, given the user
+/// service (reached at `auth.jwks_url`), its published keys, fetched in the
+/// background (retrying until the user service answers, then every
+/// `jwks_refresh`). Until the first fetch, tokens signed by unpinned keys are
+/// `UNAUTHENTICATED`.
+pub fn verifier_from_config<T>(
+    config: &AuthConfig,
+    user_service: Option<T>,
+) -> Result<Arc<TokenVerifier>, KeyError>
+where
+    T: GrpcService<tonic::body::Body> + Send + 'static,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+    T::Future: Send,
+{
     let verifier = Arc::new(TokenVerifier::new(config));
     verifier.set_keys(&config.keys)?;
-    if let Some(url) = &config.jwks_url {
-        let client_config = crate::client::ClientConfig::for_url(url.clone());
-        match crate::client::channel(&client_config) {
-            Ok(channel) => {
-                tokio::spawn(refresh_jwks(
-                    Arc::downgrade(&verifier),
-                    channel,
-                    config.keys.clone(),
-                    config.jwks_refresh,
-                ));
-            }
-            Err(error) => tracing::error!(%error, "auth.jwks_url is not a usable address"),
-        }
+    if let Some(channel) = user_service {
+        tokio::spawn(refresh_jwks(
+            Arc::downgrade(&verifier),
+            channel,
+            config.keys.clone(),
+            config.jwks_refresh,
+        ));
     }
     Ok(verifier)
 }
 
-async fn refresh_jwks(
+async fn refresh_jwks<T>(
     verifier: std::sync::Weak<TokenVerifier>,
-    channel: tonic::transport::Channel,
+    channel: T,
     pinned: Vec<Jwk>,
     every: Duration,
-) {
+) where
+    T: GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
     use bazaar_proto::user::v1::{GetJwksRequest, user_service_client::UserServiceClient};
     let mut client = UserServiceClient::new(channel);
     let mut retry = Duration::from_millis(100);

@@ -9,6 +9,8 @@ use std::{
 use futures_util::future::{Either, Ready, ready};
 use tonic::{Status, server::NamedService};
 
+use bazaar_mesh::policy::{MethodPolicy, Role, ServicePolicy, UserToken};
+
 use super::{Principal, TokenVerifier};
 use crate::status::ServiceError;
 
@@ -24,6 +26,8 @@ pub struct AuthLayer {
     verifier: Arc<TokenVerifier>,
     /// gRPC paths, `/package.Service/Method`.
     public_methods: Arc<[String]>,
+    /// Methods whose caller must be an admin (also checked by handlers).
+    admin_methods: Arc<[String]>,
 }
 
 impl AuthLayer {
@@ -31,6 +35,27 @@ impl AuthLayer {
         Self {
             verifier,
             public_methods: Arc::from([]),
+            admin_methods: Arc::from([]),
+        }
+    }
+
+    /// The user-token rules the mesh policy gives the methods of `service`:
+    /// `user_token: optional` methods are public, `role: admin` ones need an
+    /// admin.
+    pub fn from_policy(verifier: Arc<TokenVerifier>, service: &ServicePolicy) -> Self {
+        let path = |method: &String| format!("/{}/{method}", service.grpc_service);
+        let methods = |keep: fn(&MethodPolicy) -> bool| -> Arc<[String]> {
+            service
+                .methods
+                .iter()
+                .filter(|(_, rules)| keep(rules))
+                .map(|(method, _)| path(method))
+                .collect()
+        };
+        Self {
+            verifier,
+            public_methods: methods(|rules| rules.user_token == UserToken::Optional),
+            admin_methods: methods(|rules| rules.role == Some(Role::Admin)),
         }
     }
 
@@ -54,6 +79,10 @@ impl AuthLayer {
             Err(error) => return Err(error.into()),
         };
         match self.verifier.verify(token) {
+            Ok(principal) if self.admin_methods.iter().any(|p| p == path) => {
+                principal.require_admin()?;
+                Ok(Some(principal))
+            }
             Ok(principal) => Ok(Some(principal)),
             // A stale token must not lock anyone out of public methods.
             Err(_) if public => Ok(None),

@@ -1,7 +1,9 @@
 //! The server's own limit on a request. A request past it ends with
 //! `DEADLINE_EXCEEDED`, as the gRPC spec asks (tonic's `Server::timeout`
 //! answers `CANCELLED`). A shorter client `grpc-timeout` is also honoured
-//! here, though tonic's transport usually ends such a call first.
+//! here, though tonic's transport usually ends such a call first. The
+//! deadline is also recorded for the handler's task, so the calls it makes
+//! to other services carry what is left of it.
 
 use std::{
     future::Future,
@@ -11,7 +13,7 @@ use std::{
 };
 
 use pin_project_lite::pin_project;
-use tokio::time::Sleep;
+use tokio::{task::futures::TaskLocalFuture, time::Sleep};
 use tonic::Status;
 
 #[derive(Debug, Clone, Copy)]
@@ -49,7 +51,7 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = DeadlineFuture<S::Future>;
+    type Future = DeadlineFuture<TaskLocalFuture<std::time::Instant, S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -62,8 +64,10 @@ where
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout);
         let deadline = client.map_or(self.limit, |c| c.min(self.limit));
+        // The handler's own calls get at most what is left of it.
+        let at = std::time::Instant::now() + deadline;
         DeadlineFuture {
-            inner: self.inner.call(request),
+            inner: bazaar_mesh::deadline::scope(at, self.inner.call(request)),
             sleep: tokio::time::sleep(deadline),
         }
     }
@@ -99,37 +103,4 @@ where
     }
 }
 
-/// Parses a `grpc-timeout` value: at most 8 digits and a unit
-/// (`H`, `M`, `S`, `m`, `u`, `n`).
-pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
-    if value.len() < 2 || value.len() > 9 {
-        return None;
-    }
-    let (digits, unit) = value.split_at(value.len() - 1);
-    let amount: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(amount * 3_600),
-        "M" => Duration::from_secs(amount * 60),
-        "S" => Duration::from_secs(amount),
-        "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
-        _ => return None,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grpc_timeout_values_parse_per_the_spec() {
-        assert_eq!(parse_grpc_timeout("100m"), Some(Duration::from_millis(100)));
-        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3_600)));
-        assert_eq!(parse_grpc_timeout("5u"), Some(Duration::from_micros(5)));
-        assert_eq!(parse_grpc_timeout("m"), None);
-        assert_eq!(parse_grpc_timeout("123456789m"), None);
-        assert_eq!(parse_grpc_timeout("10x"), None);
-    }
-}
+pub use bazaar_mesh::deadline::parse_grpc_timeout;
