@@ -6,7 +6,7 @@ TOOLS := $(CURDIR)/.tools
 # telemetry need that); plain `cargo test` is the fallback.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build run run-postgres test lint fmt tools proto-lint clean
+.PHONY: all build run run-postgres test lint fmt tools proto-lint clean chart-test chart-tools istio
 
 all: lint test
 
@@ -24,10 +24,10 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432
 run-postgres:
 	@CARGO="$(CARGO)" scripts/run.sh --postgres $(POSTGRES_URL) $(RUN_ARGS)
 
-## test: the whole test suite (SQLite always; PostgreSQL too when TEST_DATABASE_URL is set)
+## test: the whole test suite (SQLite always; PostgreSQL too when TEST_DATABASE_URL is set), the chart's checks first
 # The end-to-end suite (e2e/) starts the binaries as processes; it builds
 # nothing, so they are built here first, in the profile the tests run in.
-test:
+test: chart-test
 	$(CARGO) build --workspace --bins
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace --no-fail-fast
@@ -52,6 +52,18 @@ fmt: tools
 ## tools: install grpcurl and buf into .tools/
 tools:
 	@scripts/tools.sh
+
+## chart-test: lint, render and validate helm/bazaar (Kubernetes and Istio schemas, mesh-policy cross-checks, istio/ up to date)
+chart-test: chart-tools
+	@scripts/chart-check.sh
+
+## istio: regenerate the plain Istio manifests in istio/ from the chart
+istio: chart-tools
+	@scripts/chart-check.sh --write-istio
+
+## chart-tools: install helm, kubectl, kubernetes-validate and the Istio schemas into .tools/
+chart-tools:
+	@scripts/tools.sh helm kubernetes-validate istio-models
 
 clean:
 	$(CARGO) clean

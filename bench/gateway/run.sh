@@ -51,8 +51,10 @@ up_pid=$!
 pids+=($up_pid)
 
 gateway_log_filter="${GATEWAY_LOG:-warn}"
+# The upstream is a foreign plaintext service outside the mesh policy: the
+# gateway reaches it as it would behind a sidecar.
 RUST_LOG="$gateway_log_filter" "$bin/bazaar-gateway" --listen "$GATEWAY" \
-  --descriptor-set "$work/library.bin" --upstream "http://$UPSTREAM" >"$work/gateway.log" 2>&1 &
+  --mesh-mode sidecar --descriptor-set "$work/library.bin" --upstream "http://$UPSTREAM" >"$work/gateway.log" 2>&1 &
 gw_pid=$!
 pids+=($gw_pid)
 wait_for "http://$GATEWAY/readyz"

@@ -117,7 +117,7 @@ impl http_body::Body for Body {
                     Poll::Ready(Some(Err(status))) => {
                         stream.done = true;
                         let line = stream.json.stream_error(
-                            status.code() as i32,
+                            crate::errors::upstream_code(&status) as i32,
                             status.message(),
                             status.details(),
                         );

@@ -1,8 +1,10 @@
 //! The command line. Flags override the layered configuration (defaults →
-//! `BAZAAR_CONFIG` file → `BAZAAR__GATEWAY__*` environment).
+//! `BAZAAR_CONFIG` file → `BAZAAR__GATEWAY__*` / `BAZAAR__MESH__*`
+//! environment).
 
 use std::{net::SocketAddr, path::PathBuf};
 
+use bazaar_mesh::Mode;
 use clap::Parser;
 
 use crate::config::Config;
@@ -32,6 +34,25 @@ pub struct Cli {
     /// Allowed CORS origin, or `*` (repeatable).
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
+    /// Who secures upstream calls: `proxyless` (this process: mTLS as the
+    /// `gateway` workload, the policy's timeouts and breakers) or `sidecar`
+    /// (plaintext to an Istio sidecar) [default: proxyless].
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    pub mesh_mode: Option<Mode>,
+    /// Where gateway.pem, gateway.key and ca.pem are [default: data/mesh].
+    #[arg(long, value_name = "DIR")]
+    pub mesh_certs_dir: Option<PathBuf>,
+    /// The mesh policy [default: the built-in helm/bazaar/mesh-policy.yaml].
+    #[arg(long, value_name = "FILE")]
+    pub mesh_policy_file: Option<PathBuf>,
+}
+
+fn parse_mode(value: &str) -> Result<Mode, String> {
+    match value {
+        "proxyless" => Ok(Mode::Proxyless),
+        "sidecar" => Ok(Mode::Sidecar),
+        other => Err(format!("{other:?}: expected proxyless or sidecar")),
+    }
 }
 
 impl Cli {
@@ -51,6 +72,16 @@ impl Cli {
         gateway.routes.extend(self.routes.iter().cloned());
         if !self.cors_origins.is_empty() {
             gateway.cors.allowed_origins = self.cors_origins.clone();
+        }
+        let mesh = &mut config.mesh;
+        if let Some(mode) = self.mesh_mode {
+            mesh.mode = mode;
+        }
+        if let Some(dir) = &self.mesh_certs_dir {
+            mesh.certs_dir = dir.clone();
+        }
+        if let Some(file) = &self.mesh_policy_file {
+            mesh.policy_file = Some(file.clone());
         }
     }
 
@@ -94,6 +125,48 @@ mod tests {
             Some("a.C=http://c:3")
         );
         assert_eq!(config.gateway.routes.len(), 3);
+    }
+
+    #[test]
+    fn mesh_flags_override_the_mesh_section() {
+        let mut config = Config::default();
+        assert_eq!(config.mesh.mode, Mode::Proxyless);
+        assert_eq!(config.mesh.certs_dir, PathBuf::from("data/mesh"));
+        Cli::parse_from(["bazaar-gateway", "--mesh-certs-dir", "/certs"]).apply(&mut config);
+        assert_eq!(config.mesh.mode, Mode::Proxyless);
+        assert_eq!(config.mesh.certs_dir, PathBuf::from("/certs"));
+        Cli::parse_from([
+            "bazaar-gateway",
+            "--mesh-mode",
+            "sidecar",
+            "--mesh-policy-file",
+            "policy.yaml",
+        ])
+        .apply(&mut config);
+        assert_eq!(config.mesh.mode, Mode::Sidecar);
+        assert_eq!(config.mesh.policy_file, Some(PathBuf::from("policy.yaml")));
+        assert_eq!(config.mesh.certs_dir, PathBuf::from("/certs"));
+        let error = Cli::try_parse_from(["bazaar-gateway", "--mesh-mode", "istio"])
+            .expect_err("not a mode")
+            .to_string();
+        assert!(error.contains("proxyless or sidecar"), "{error}");
+    }
+
+    #[test]
+    fn the_mesh_section_comes_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BAZAAR__MESH__MODE", "sidecar");
+            jail.set_env("BAZAAR__MESH__CERTS_DIR", "/run/certs");
+            jail.set_env("BAZAAR__MESH__RELOAD_INTERVAL", "1m");
+            let config = Cli::default().load().map_err(|e| e.to_string())?;
+            assert_eq!(config.mesh.mode, Mode::Sidecar);
+            assert_eq!(config.mesh.certs_dir, PathBuf::from("/run/certs"));
+            assert_eq!(
+                config.mesh.reload_interval,
+                std::time::Duration::from_secs(60)
+            );
+            Ok(())
+        });
     }
 
     #[test]

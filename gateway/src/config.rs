@@ -1,11 +1,17 @@
 //! The gateway's typed configuration: the `[gateway]` section (environment
-//! `BAZAAR__GATEWAY__...`) and the shared `[telemetry]` section, loaded by
-//! `bazaar_runtime::config`; the command line overrides both (see `cli`).
+//! `BAZAAR__GATEWAY__...`) and the shared `[telemetry]` and `[mesh]`
+//! sections (the same keys as every service's), loaded by
+//! `bazaar_runtime::config`; the command line overrides them (see `cli`).
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use bazaar_mesh::MeshConfig;
 use bazaar_runtime::telemetry::TelemetryConfig;
 use serde::{Deserialize, Serialize};
+
+/// The gateway's workload in the mesh policy: its identity towards the
+/// services (certificate `<certs_dir>/gateway.pem`).
+pub const WORKLOAD: &str = "gateway";
 
 /// The port the edge listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 8080;
@@ -25,6 +31,9 @@ pub const BAZAAR_DEFAULT_ROUTES: [(&str, &str); 4] = [
 pub struct Config {
     pub gateway: GatewayConfig,
     pub telemetry: TelemetryConfig,
+    /// How upstream calls are secured: mTLS as `gateway` with the policy's
+    /// client stack (proxyless), or plaintext to a sidecar (Istio).
+    pub mesh: MeshConfig,
 }
 
 /// The `[gateway]` section.

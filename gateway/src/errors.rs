@@ -31,6 +31,32 @@ pub fn http_status(code: Code) -> StatusCode {
     }
 }
 
+/// The code an upstream call failed with, as the edge reports it. tonic
+/// says UNKNOWN when the transport broke with no gRPC status (a connection
+/// reset or closed mid-call, a TLS alert from a server refusing our
+/// certificate): for the caller that upstream is unavailable (503), not
+/// failing internally (500). An UNKNOWN the upstream sent itself is kept.
+pub fn upstream_code(status: &tonic::Status) -> Code {
+    if status.code() == Code::Unknown && broken_transport(status) {
+        Code::Unavailable
+    } else {
+        status.code()
+    }
+}
+
+/// Whether a connection error lies under `status`; a status that came over
+/// the wire has no source.
+fn broken_transport(status: &tonic::Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(error) = source {
+        if error.is::<std::io::Error>() || error.is::<hyper::Error>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
 pub const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// An error answer with grpc-gateway's body: `code` is the gRPC code the
@@ -81,5 +107,18 @@ mod tests {
         for (code, status) in expected {
             assert_eq!(http_status(code).as_u16(), status, "{code:?}");
         }
+    }
+
+    #[test]
+    fn a_broken_connection_is_unavailable_but_an_upstreams_unknown_is_not() {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let broken = tonic::Status::from_error(Box::new(reset));
+        assert_eq!(broken.code(), Code::Unknown, "{broken:?}");
+        assert_eq!(upstream_code(&broken), Code::Unavailable);
+
+        let sent = tonic::Status::unknown("the upstream's own UNKNOWN");
+        assert_eq!(upstream_code(&sent), Code::Unknown);
+        let denied = tonic::Status::permission_denied("gateway may not call it");
+        assert_eq!(upstream_code(&denied), Code::PermissionDenied);
     }
 }

@@ -4,9 +4,9 @@
 
 use std::{sync::Arc, time::Duration};
 
+use bazaar_mesh::MeshConfig;
 use bytes::Bytes;
 use prost_reflect::DescriptorPool;
-use tonic::transport::Channel;
 
 use crate::{
     binding::{self, Binding, RuleError},
@@ -17,7 +17,7 @@ use crate::{
     json::Json,
     openapi,
     router::Router,
-    upstream::{UpstreamError, Upstreams},
+    upstream::{Mesh, UpstreamChannel, UpstreamError, Upstreams},
 };
 
 /// Paths the edge answers itself; a binding on one of them is shadowed.
@@ -54,7 +54,7 @@ pub enum StartupError {
 /// One binding, ready to serve.
 pub(crate) struct Route {
     pub binding: Binding,
-    pub channel: Channel,
+    pub channel: UpstreamChannel,
     pub codec: DynamicCodec,
     /// `GET /v1/items/{item_id}`, for spans and logs.
     pub label: String,
@@ -91,10 +91,11 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds everything the gateway needs from `config`; every problem with
-    /// the descriptors, rules, routes or options is reported here. Call it
-    /// inside a Tokio runtime: the (lazy) upstream channels spawn workers.
-    pub fn build(config: &GatewayConfig) -> Result<Self, StartupError> {
+    /// Builds everything the gateway needs from `config` and `mesh`; every
+    /// problem with the descriptors, rules, routes, mesh policy, certificate
+    /// or options is reported here. Call it inside a Tokio runtime: the
+    /// (lazy) upstream channels spawn workers.
+    pub fn build(config: &GatewayConfig, mesh: &MeshConfig) -> Result<Self, StartupError> {
         let pool = descriptors::load(config.descriptor_set.as_deref())?;
         let bindings = binding::read_bindings(&pool)?;
         if bindings.is_empty() {
@@ -132,7 +133,9 @@ impl Gateway {
                 services.push(service);
             }
         }
-        let upstreams = Upstreams::resolve(config, &services, config.descriptor_set.is_none())?;
+        let mesh = Mesh::load(mesh)?;
+        let upstreams =
+            Upstreams::resolve(config, &mesh, &services, config.descriptor_set.is_none())?;
         let json = Arc::new(Json::new(&config.json, &pool));
         let cors = Cors::new(&config.cors).map_err(StartupError::Cors)?;
         let title = config.descriptor_set.is_none().then_some("Bazaar REST API");
@@ -142,8 +145,7 @@ impl Gateway {
         for binding in bindings {
             let service = binding.rpc.parent_service().full_name().to_owned();
             let channel = upstreams
-                .index_of(&service)
-                .and_then(|i| upstreams.channel(i))
+                .channel_of(&service)
                 .cloned()
                 .ok_or_else(|| StartupError::Upstream(UpstreamError::Missing(service)))?;
             routes.push(Route {

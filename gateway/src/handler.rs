@@ -8,18 +8,19 @@ use bazaar_runtime::{server::parse_grpc_timeout, telemetry};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header, request::Parts};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
-use tonic::{Code, client::Grpc, transport::Channel};
+use tonic::{Code, client::Grpc};
 use tracing::{Instrument as _, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{
     body::{self, Body, NdjsonStream},
     cors::Preflight,
-    errors::{JSON, error_response, http_status, status_response},
+    errors::{JSON, error_response, http_status, status_response, upstream_code},
     gateway::{Gateway, Route},
     metadata::{self, X_REQUEST_ID},
     request,
     router::Lookup,
+    upstream::UpstreamChannel,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -221,7 +222,7 @@ impl Gateway {
     async fn unary(
         &self,
         route: &Route,
-        mut grpc: Grpc<Channel>,
+        mut grpc: Grpc<UpstreamChannel>,
         request: tonic::Request<prost_reflect::DynamicMessage>,
     ) -> Response<Body> {
         let path = route.binding.grpc_path.clone();
@@ -252,7 +253,7 @@ impl Gateway {
     async fn server_streaming(
         &self,
         route: &Route,
-        mut grpc: Grpc<Channel>,
+        mut grpc: Grpc<UpstreamChannel>,
         request: tonic::Request<prost_reflect::DynamicMessage>,
     ) -> Response<Body> {
         let path = route.binding.grpc_path.clone();
@@ -292,10 +293,11 @@ impl Gateway {
                 "the upstream did not answer within the deadline",
             );
         }
+        let code = upstream_code(status);
         let mut response = error_response(
             &self.json,
-            http_status(status.code()),
-            status.code(),
+            http_status(code),
+            code,
             status.message(),
             status.details(),
         );

@@ -31,7 +31,7 @@ use std::{future::Future, sync::Arc};
 use tokio::net::TcpListener;
 
 pub use crate::{
-    config::{Config, GatewayConfig},
+    config::{Config, GatewayConfig, WORKLOAD},
     gateway::{Gateway, RouteInfo, StartupError},
 };
 
@@ -50,7 +50,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
-    let gateway = Arc::new(Gateway::build(&config.gateway)?);
+    let gateway = Arc::new(Gateway::build(&config.gateway, &config.mesh)?);
     for route in gateway.routes() {
         tracing::debug!(
             method = route.method,

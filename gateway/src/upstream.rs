@@ -1,17 +1,30 @@
-//! Upstream gRPC servers: which service goes where, one lazily connecting,
-//! pooled HTTP/2 channel per distinct address (built by the shared runtime's
-//! client module), and their health for `/readyz`.
+//! Upstream gRPC servers: which service goes where, one lazily connecting
+//! HTTP/2 channel per upstream, and their health for `/readyz`.
+//!
+//! In proxyless mode (the default) every routed service must be a workload
+//! of the mesh policy: its calls go through the mesh's client stack (the
+//! policy's route timeout, circuit breaker and in-flight limit) over mTLS as
+//! the `gateway` workload, to a server that must prove that service's
+//! identity. In sidecar mode (Istio) the same stack runs over plaintext, as
+//! the sidecar does mTLS; a service the policy does not describe (a foreign
+//! descriptor set) then gets a plain channel. The gateway never retries: a
+//! REST client sees the first answer and decides for itself.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
+use bazaar_mesh::{
+    Credentials, MeshConfig, MeshPolicy, Mode, Upstream, client::ClientError as MeshClientError,
+    policy::PolicyError, tls::TlsError,
+};
 use bazaar_runtime::client::{ClientConfig, ClientError, channel};
 use serde::Serialize;
-use tonic::{Code, transport::Channel};
+use tonic::{Code, body::Body, transport::Channel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
+use tower::{BoxError, ServiceExt as _, util::BoxCloneSyncService};
 
-use crate::config::{BAZAAR_DEFAULT_ROUTES, GatewayConfig};
+use crate::config::{BAZAAR_DEFAULT_ROUTES, GatewayConfig, WORKLOAD};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -21,16 +34,94 @@ pub enum UpstreamError {
     BadRoute(String),
     #[error("route for {0}, which the descriptor set has no HTTP rules for")]
     UnknownService(String),
+    #[error(
+        "{0} is not a service of the mesh policy, so the gateway cannot tell whom it must \
+         reach over mTLS: add it to the policy (--mesh-policy-file), or run behind a sidecar \
+         (--mesh-mode sidecar)"
+    )]
+    NotInPolicy(String),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("cannot load the gateway's mesh certificate: {0}")]
+    Tls(#[from] TlsError),
     #[error(transparent)]
     Channel(#[from] ClientError),
+    #[error(transparent)]
+    MeshChannel(#[from] MeshClientError),
+}
+
+/// Why a call to an upstream failed before it had an answer. tonic looks
+/// through its source chain for a status or connect error; a named type
+/// (not a bare `BoxError`) keeps the handler's futures provably `Send`.
+#[derive(Debug)]
+pub struct CallError(BoxError);
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for CallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// A channel to one upstream, through the mesh stack or plain.
+pub type UpstreamChannel =
+    BoxCloneSyncService<http::Request<Body>, http::Response<Body>, CallError>;
+
+fn boxed<S, E>(service: S) -> UpstreamChannel
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = E>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    E: Into<BoxError>,
+{
+    BoxCloneSyncService::new(service.map_err(|error: E| CallError(error.into())))
+}
+
+/// The mesh as the gateway takes part in it.
+pub struct Mesh {
+    pub mode: Mode,
+    pub policy: MeshPolicy,
+    /// The gateway's certificate, watched for rotation (proxyless only).
+    credentials: Option<Arc<Credentials>>,
+}
+
+impl Mesh {
+    /// Reads the policy and, in proxyless mode, the gateway's certificate
+    /// (which starts a reload task: call it inside a Tokio runtime).
+    pub fn load(config: &MeshConfig) -> Result<Self, UpstreamError> {
+        Ok(Self {
+            mode: config.mode,
+            policy: config.policy()?,
+            credentials: config.credentials(WORKLOAD)?,
+        })
+    }
+}
+
+/// One upstream: an address, as a workload of the mesh or not.
+struct Target {
+    url: String,
+    workload: Option<String>,
+    /// Calls: the mesh stack, or a plain channel.
+    channel: UpstreamChannel,
+    /// Health checks: the same connection settings (mTLS as `gateway`), but
+    /// not through the breaker, so `/readyz` polled while a service starts
+    /// neither trips it nor is refused by it.
+    health: Channel,
 }
 
 /// Where each service's calls go.
-#[derive(Debug, Clone)]
 pub struct Upstreams {
-    /// Distinct addresses and their channels.
-    channels: Vec<(String, Channel)>,
-    /// Service full name → index into `channels`.
+    /// Distinct upstreams and their channels.
+    targets: Vec<Target>,
+    /// Service full name → index into `targets`.
     services: BTreeMap<String, usize>,
 }
 
@@ -45,9 +136,10 @@ pub struct Readiness {
 impl Upstreams {
     /// Resolves an address for every service in `services`: its route, else
     /// the default upstream, else (serving the embedded Bazaar set) Bazaar's
-    /// default port for it.
+    /// default port for it; and, in the mesh, the workload it is.
     pub fn resolve(
         config: &GatewayConfig,
+        mesh: &Mesh,
         services: &[String],
         bazaar_defaults: bool,
     ) -> Result<Self, UpstreamError> {
@@ -65,7 +157,7 @@ impl Upstreams {
         }
 
         let mut upstreams = Self {
-            channels: Vec::new(),
+            targets: Vec::new(),
             services: BTreeMap::new(),
         };
         for service in services {
@@ -84,18 +176,23 @@ impl Upstreams {
                         .flatten()
                 })
                 .ok_or_else(|| UpstreamError::Missing(service.clone()))?;
-            let index = match upstreams.channels.iter().position(|(u, _)| *u == url) {
+            let workload = match mesh.policy.service_by_grpc_name(service) {
+                Some((workload, _)) => Some(workload.to_owned()),
+                None if mesh.mode == Mode::Proxyless => {
+                    return Err(UpstreamError::NotInPolicy(service.clone()));
+                }
+                None => None,
+            };
+            let existing = upstreams
+                .targets
+                .iter()
+                .position(|t| t.url == url && t.workload == workload);
+            let index = match existing {
                 Some(index) => index,
                 None => {
-                    let client = ClientConfig {
-                        url: url.clone(),
-                        connect_timeout: config.connect_timeout,
-                        // Each call carries its own deadline; this only caps
-                        // the wait for response headers.
-                        request_timeout: config.request_timeout,
-                    };
-                    upstreams.channels.push((url, channel(&client)?));
-                    upstreams.channels.len() - 1
+                    let target = Target::new(config, mesh, url, workload)?;
+                    upstreams.targets.push(target);
+                    upstreams.targets.len() - 1
                 }
             };
             upstreams.services.insert(service.clone(), index);
@@ -103,33 +200,31 @@ impl Upstreams {
         Ok(upstreams)
     }
 
-    /// The channel index of `service` (resolved at start-up for each binding).
-    pub fn index_of(&self, service: &str) -> Option<usize> {
-        self.services.get(service).copied()
-    }
-
-    pub fn channel(&self, index: usize) -> Option<&Channel> {
-        self.channels.get(index).map(|(_, channel)| channel)
+    /// The channel of `service` (resolved at start-up for each binding).
+    pub fn channel_of(&self, service: &str) -> Option<&UpstreamChannel> {
+        let index = self.services.get(service)?;
+        self.targets.get(*index).map(|t| &t.channel)
     }
 
     /// Service → address, for logs.
     pub fn table(&self) -> BTreeMap<&str, &str> {
         self.services
             .iter()
-            .filter_map(|(s, i)| Some((s.as_str(), self.channels.get(*i)?.0.as_str())))
+            .filter_map(|(s, i)| Some((s.as_str(), self.targets.get(*i)?.url.as_str())))
             .collect()
     }
 
     /// Asks every upstream, concurrently, whether each of its services is
-    /// SERVING (`grpc.health.v1`). A server that does not know the service
-    /// name is asked about itself (service `""`).
+    /// SERVING (`grpc.health.v1`, open to every identity of the mesh). A
+    /// server that does not know the service name is asked about itself
+    /// (service `""`).
     pub async fn readiness(&self, timeout: Duration) -> Readiness {
         let mut checks = tokio::task::JoinSet::new();
         for (service, index) in &self.services {
-            let Some((_, channel)) = self.channels.get(*index) else {
+            let Some(target) = self.targets.get(*index) else {
                 continue;
             };
-            let (service, channel) = (service.clone(), channel.clone());
+            let (service, channel) = (service.clone(), target.health.clone());
             checks.spawn(async move {
                 let status = tokio::time::timeout(timeout, check(channel, &service))
                     .await
@@ -161,6 +256,55 @@ impl Upstreams {
     }
 }
 
+impl Target {
+    fn new(
+        config: &GatewayConfig,
+        mesh: &Mesh,
+        url: String,
+        workload: Option<String>,
+    ) -> Result<Self, UpstreamError> {
+        let policy = workload
+            .as_deref()
+            .and_then(|w| Some((w, mesh.policy.services.get(w)?)));
+        let Some((name, policy)) = policy else {
+            // Outside the policy (sidecar mode only): a plain channel.
+            let plain = channel(&ClientConfig {
+                url: url.clone(),
+                connect_timeout: config.connect_timeout,
+            })?;
+            return Ok(Self {
+                url,
+                workload,
+                channel: boxed(plain.clone()),
+                health: plain,
+            });
+        };
+        let tls = match &mesh.credentials {
+            Some(credentials) => {
+                let identity = mesh
+                    .policy
+                    .identity(name)
+                    .ok_or_else(|| UpstreamError::NotInPolicy(name.to_owned()))?;
+                Some((Arc::clone(credentials), identity))
+            }
+            None => None,
+        };
+        let upstream = Upstream {
+            name: name.to_owned(),
+            url: url.clone(),
+            policy: Arc::new(policy.clone()),
+            tls,
+            connect_timeout: config.connect_timeout,
+        };
+        Ok(Self {
+            channel: boxed(upstream.channel()?),
+            health: upstream.transport()?,
+            url,
+            workload,
+        })
+    }
+}
+
 async fn check(channel: Channel, service: &str) -> Result<ServingStatus, String> {
     let mut client = HealthClient::new(channel);
     let ask = |service: &str| HealthCheckRequest {
@@ -175,6 +319,10 @@ async fn check(channel: Channel, service: &str) -> Result<ServingStatus, String>
             Ok(ServingStatus::try_from(response.into_inner().status)
                 .unwrap_or(ServingStatus::Unknown))
         }
-        Err(status) => Err(format!("{:?}: {}", status.code(), status.message())),
+        Err(status) => Err(format!(
+            "{:?}: {}",
+            crate::errors::upstream_code(&status),
+            status.message()
+        )),
     }
 }

@@ -24,7 +24,7 @@ use bazaar_runtime::{
     server::ServerConfig,
     service::ServiceConfig,
     telemetry::{self, TelemetryConfig},
-    testing::{Spawned, TestDatabase},
+    testing::{Spawned, TestDatabase, mesh},
 };
 use tonic::Request;
 
@@ -71,39 +71,41 @@ async fn main() -> anyhow::Result<()> {
         TestDatabase::create(backend).await,
     ];
     // Every service on port 0, its own database, trusting the bench's key.
-    let shared = |database: &TestDatabase| ServiceConfig {
+    let shared = |workload: &'static str, database: &TestDatabase| ServiceConfig {
+        workload,
         server: ServerConfig::default(),
         database: database.config.clone(),
         auth: trust.clone(),
+        mesh: mesh().config(),
         ..ServiceConfig::new("bench", 0)
     };
     let product = {
         let mut config = bazaar_product::config::Config {
-            shared: shared(&databases[0]),
+            shared: shared("product", &databases[0]),
             ..Default::default()
         };
         config.settings.seed_catalog = false;
-        Spawned::start(|l, s| bazaar_product::run(config, l, s)).await
+        Spawned::start_in_mesh("product", |l, s| bazaar_product::run(config, l, s)).await
     };
     let payment = {
         let config = bazaar_payment::config::Config {
-            shared: shared(&databases[1]),
+            shared: shared("payment", &databases[1]),
             ..Default::default()
         };
-        Spawned::start(|l, s| bazaar_payment::run(config, l, s)).await
+        Spawned::start_in_mesh("payment", |l, s| bazaar_payment::run(config, l, s)).await
     };
     let order = {
         let mut config = bazaar_order::config::Config {
-            shared: shared(&databases[2]),
+            shared: shared("order", &databases[2]),
             ..Default::default()
         };
         config.settings.product = ClientConfig::for_url(product.url());
         config.settings.payment = ClientConfig::for_url(payment.url());
-        Spawned::start(|l, s| bazaar_order::run(config, l, s)).await
+        Spawned::start_in_mesh("order", |l, s| bazaar_order::run(config, l, s)).await
     };
 
     let (admin, _) = signer.issue("admin", &[Role::Admin], Duration::from_secs(3600))?;
-    let mut catalog = ProductServiceClient::new(product.channel().await);
+    let mut catalog = ProductServiceClient::new(product.channel_as("gateway"));
     let mut ids = Vec::new();
     for i in 0..PRODUCTS {
         let created = catalog
@@ -145,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut channels = Vec::new();
     for _ in 0..4 {
-        channels.push(order.channel().await);
+        channels.push(order.channel_as("gateway"));
     }
     let channels = Arc::new(channels);
 

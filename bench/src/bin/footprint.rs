@@ -1,5 +1,6 @@
-//! Each service binary started cold on SQLite: time until its gRPC health
-//! says SERVING, and resident memory after it has idled. Run after
+//! Each service binary started cold on SQLite, in the mesh (mTLS with
+//! development certificates): time until its gRPC health says SERVING over
+//! mTLS, and resident memory after it has idled. Run after
 //! `cargo build --release --bins`.
 //!
 //! `cargo run --release -p bazaar-bench --bin footprint`
@@ -10,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tonic::transport::Endpoint;
+use bazaar_runtime::testing::mesh;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 const SERVICES: [&str; 4] = ["user", "product", "payment", "order"];
@@ -38,16 +39,15 @@ impl Drop for Killed {
     }
 }
 
-async fn ready_after(port: u16, started: Instant) -> anyhow::Result<Duration> {
-    let endpoint = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?;
+async fn ready_after(service: &str, port: u16, started: Instant) -> anyhow::Result<Duration> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     while started.elapsed() < Duration::from_secs(10) {
-        if let Ok(channel) = endpoint.connect().await {
-            let answer = HealthClient::new(channel)
-                .check(HealthCheckRequest::default())
-                .await;
-            if answer.is_ok() {
-                return Ok(started.elapsed());
-            }
+        // A fresh channel each time: a refused connection is not retried.
+        let answer = HealthClient::new(mesh().channel("dev-client", service, addr))
+            .check(HealthCheckRequest::default())
+            .await;
+        if answer.is_ok() {
+            return Ok(started.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -92,13 +92,14 @@ async fn main() -> anyhow::Result<()> {
                 .env("BAZAAR__PRODUCT__URL", "http://127.0.0.1:1")
                 .env("BAZAAR__PAYMENT__URL", "http://127.0.0.1:1")
                 .env("BAZAAR__AUTH__JWKS_URL", "http://127.0.0.1:1")
+                .env("BAZAAR__MESH__CERTS_DIR", &mesh().config().certs_dir)
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .map_err(|e| anyhow::anyhow!("{}: {e}", binary.display()))?;
             let child = Killed(child);
-            timings.push(ready_after(port, started).await?);
+            timings.push(ready_after(service, port, started).await?);
             tokio::time::sleep(IDLE).await;
             rss = rss_kib(child.0.id())?;
         }

@@ -1,12 +1,20 @@
-//! A unary RPC through Bazaar's server stack (health, reflection, tracing
-//! span with trace context, deadline, load shedding, JWT verification) against
-//! the same handler on a bare tonic server. Loopback only, bounded.
+//! A unary RPC through Bazaar's stack against the same handler on a bare
+//! tonic server, in one run:
+//! - plaintext: bare tonic vs Bazaar's server stack (health, reflection,
+//!   tracing span with trace context, deadline, load shedding, JWT);
+//! - TLS: bare tonic over TLS vs the whole mesh stack: mTLS with SPIFFE
+//!   identities, the policy's authorization, JWT, deadline, shedding, span on
+//!   the server; route timeout, breaker and in-flight limit on the client.
+//!
+//! Also the cost of a handshake: a fresh connection and its first call.
+//! Loopback only, bounded.
 //!
 //! `cargo run --release -p bazaar-bench --bin unary`
 
 use std::{sync::Arc, time::Duration};
 
 use bazaar_bench::{TABLE_HEADER, closed_loop};
+use bazaar_mesh::Mode;
 use bazaar_proto::payment::v1::{
     ChargeRequest, ChargeResponse, GetPaymentRequest, GetPaymentResponse, LookupPaymentRequest,
     LookupPaymentResponse, Payment, RefundRequest, RefundResponse,
@@ -15,9 +23,9 @@ use bazaar_proto::payment::v1::{
 };
 use bazaar_runtime::{
     auth::{AuthConfig, AuthLayer, Role, TokenSigner, TokenVerifier, principal},
-    server::{ServerBuilder, ServerConfig},
+    server::{MeshServer, ServerBuilder, ServerConfig},
     telemetry::{self, TelemetryConfig},
-    testing::Spawned,
+    testing::{Spawned, mesh},
 };
 use tonic::{Request, Response, Status, transport::Channel};
 use tower::Layer;
@@ -64,12 +72,69 @@ impl PaymentService for Fixed {
     }
 }
 
-async fn load(spawned: &Spawned, token: Option<String>) -> bazaar_bench::Report {
-    let mut channels = Vec::new();
-    for _ in 0..4 {
-        channels.push(spawned.channel().await);
+/// A TLS client of the bare server: trusts the mesh CA, checks the name,
+/// presents no certificate.
+fn tls_channel(addr: std::net::SocketAddr) -> Channel {
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
+    let ca = mesh().config().certs_dir.join("ca.pem");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).expect("CA file") {
+        roots.add(cert.expect("CA")).expect("CA");
     }
-    let channels: Arc<Vec<Channel>> = Arc::new(channels);
+    let mut config = rustls::ClientConfig::builder_with_provider(bazaar_mesh::tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("url")
+        .tcp_nodelay(true)
+        .connect_with_connector_lazy(tower::service_fn(move |_| {
+            let connector = connector.clone();
+            async move {
+                let tcp = tokio::net::TcpStream::connect(addr).await?;
+                tcp.set_nodelay(true)?;
+                let name = ServerName::try_from("localhost").expect("name");
+                let tls = connector.connect(name, tcp).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+            }
+        }))
+}
+
+/// How a client reaches a server under test.
+#[derive(Clone, Copy)]
+enum Client {
+    Plain,
+    Tls,
+    Mesh,
+}
+
+impl Client {
+    fn channel(self, spawned: &Spawned) -> bazaar_mesh::MeshChannel {
+        use tower::ServiceExt as _;
+        let boxed =
+            |channel: Channel| {
+                tower::util::BoxCloneSyncService::new(channel.map_err(|e| {
+                    bazaar_mesh::client::CallError::from(Box::new(e) as tower::BoxError)
+                }))
+            };
+        match self {
+            Self::Plain => boxed(
+                tonic::transport::Endpoint::from_shared(spawned.url())
+                    .expect("url")
+                    .tcp_nodelay(true)
+                    .connect_lazy(),
+            ),
+            Self::Tls => boxed(tls_channel(spawned.addr)),
+            Self::Mesh => spawned.channel_as("gateway"),
+        }
+    }
+}
+
+async fn load(spawned: &Spawned, client: Client, token: Option<String>) -> bazaar_bench::Report {
+    let channels: Arc<Vec<_>> = Arc::new((0..4).map(|_| client.channel(spawned)).collect());
     let token = token.map(|t| format!("Bearer {t}").parse().expect("header value"));
     let run = move |max_requests, time| {
         let channels = Arc::clone(&channels);
@@ -93,6 +158,28 @@ async fn load(spawned: &Spawned, token: Option<String>) -> bazaar_bench::Report 
     };
     run(20_000, Duration::from_secs(1)).await; // warm-up
     run(MAX_REQUESTS, RUN_TIME).await
+}
+
+/// Mean time of a fresh connection's first call (handshake included).
+async fn first_call(spawned: &Spawned, client: Client, token: Option<&str>) -> Duration {
+    const CONNECTIONS: u32 = 200;
+    let started = std::time::Instant::now();
+    for _ in 0..CONNECTIONS {
+        let mut request = Request::new(GetPaymentRequest {
+            payment_id: "0190e5a4-0000-7000-8000-000000000001".into(),
+        });
+        if let Some(token) = token {
+            request.metadata_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("header"),
+            );
+        }
+        PaymentServiceClient::new(client.channel(spawned))
+            .get_payment(request)
+            .await
+            .expect("first call");
+    }
+    started.elapsed() / CONNECTIONS
 }
 
 #[tokio::main]
@@ -124,43 +211,130 @@ async fn main() -> anyhow::Result<()> {
             )
     })
     .await;
-    let stacked = Spawned::start(move |listener, shutdown| {
-        let layer = AuthLayer::new(verifier);
-        ServerBuilder::new(ServerConfig::default())
-            .file_descriptor_set(bazaar_proto::FILE_DESCRIPTOR_SET)
-            .add_service(layer.layer(PaymentServiceServer::new(Fixed {
-                checks_caller: true,
-            })))
-            .serve(listener, shutdown)
+    let stacked = {
+        let verifier = Arc::clone(&verifier);
+        Spawned::start(move |listener, shutdown| {
+            let layer = AuthLayer::new(verifier);
+            ServerBuilder::new(ServerConfig::default())
+                .file_descriptor_set(bazaar_proto::FILE_DESCRIPTOR_SET)
+                .add_service(layer.layer(PaymentServiceServer::new(Fixed {
+                    checks_caller: true,
+                })))
+                .serve(listener, shutdown)
+        })
+        .await
+    };
+    // The same certificate, without client authentication or anything else.
+    let bare_tls = Spawned::start(|listener, shutdown| {
+        let credentials = mesh().credentials("payment");
+        let key = credentials.current_key();
+        let mut config = rustls::ServerConfig::builder_with_provider(bazaar_mesh::tls::provider())
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Fixed_(key)));
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let incoming = bazaar_mesh::incoming::incoming(listener, Arc::new(config));
+        tonic::transport::Server::builder()
+            .add_service(PaymentServiceServer::new(Fixed {
+                checks_caller: false,
+            }))
+            .add_service(tonic_health::server::health_reporter().1)
+            .serve_with_incoming_shutdown(incoming, shutdown)
     })
     .await;
+    let policy = Arc::new(bazaar_mesh::MeshPolicy::built_in()?);
+    let meshed = {
+        let verifier = Arc::clone(&verifier);
+        let rules = policy.services["payment"].clone();
+        let tls = mesh().credentials("payment").server_config()?;
+        Spawned::start_in_mesh("payment", move |listener, shutdown| {
+            ServerBuilder::new(ServerConfig::default())
+                .file_descriptor_set(bazaar_proto::FILE_DESCRIPTOR_SET)
+                .mesh(MeshServer {
+                    policy,
+                    mode: Mode::Proxyless,
+                    tls: Some(tls),
+                })
+                .add_service(AuthLayer::from_policy(verifier, &rules).layer(
+                    PaymentServiceServer::new(Fixed {
+                        checks_caller: true,
+                    }),
+                ))
+                .serve(listener, shutdown)
+        })
+        .await
+    };
 
     println!(
         "unary GetPayment, {CONCURRENCY} in flight, {}s per run\n",
         RUN_TIME.as_secs()
     );
     println!("{TABLE_HEADER}");
-    let mut ratios = Vec::new();
+    let mut plain_ratios = Vec::new();
+    let mut tls_ratios = Vec::new();
     for round in 1..=2 {
-        let bare_report = load(&bare, None).await;
-        let stacked_report = load(&stacked, Some(token.clone())).await;
+        let bare_report = load(&bare, Client::Plain, None).await;
+        let stacked_report = load(&stacked, Client::Plain, Some(token.clone())).await;
+        let bare_tls_report = load(&bare_tls, Client::Tls, None).await;
+        let meshed_report = load(&meshed, Client::Mesh, Some(token.clone())).await;
         println!(
             "{}",
-            bare_report.line(&format!("bare tonic (round {round})"))
+            bare_report.line(&format!("bare tonic, plaintext (round {round})"))
         );
         println!(
             "{}",
-            stacked_report.line(&format!("Bazaar stack + JWT (round {round})"))
+            stacked_report.line(&format!(
+                "Bazaar server stack + JWT, plaintext (round {round})"
+            ))
         );
-        ratios.push(stacked_report.per_second() / bare_report.per_second());
+        println!(
+            "{}",
+            bare_tls_report.line(&format!("bare tonic, TLS (round {round})"))
+        );
+        println!(
+            "{}",
+            meshed_report.line(&format!(
+                "Bazaar mesh: mTLS + authz + JWT + client stack (round {round})"
+            ))
+        );
+        plain_ratios.push(stacked_report.per_second() / bare_report.per_second());
+        tls_ratios.push(meshed_report.per_second() / bare_tls_report.per_second());
     }
-    let ratios: Vec<String> = ratios
-        .iter()
-        .map(|r| format!("{:.0} %", r * 100.0))
-        .collect();
+    let percent = |ratios: &[f64]| {
+        ratios
+            .iter()
+            .map(|r| format!("{:.0} %", r * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     println!(
-        "\nBazaar stack / bare tonic throughput: {}",
-        ratios.join(", ")
+        "\nBazaar server stack / bare tonic (plaintext): {}",
+        percent(&plain_ratios)
+    );
+    println!(
+        "Bazaar mesh stack / bare tonic over TLS: {}",
+        percent(&tls_ratios)
+    );
+    let bare_first = first_call(&bare_tls, Client::Tls, None).await;
+    let mesh_first = first_call(&meshed, Client::Mesh, Some(&token)).await;
+    println!(
+        "first call on a fresh connection (handshake included, mean of 200): TLS {} µs, mTLS + mesh {} µs",
+        bare_first.as_micros(),
+        mesh_first.as_micros()
     );
     Ok(())
+}
+
+/// Always the same certificate.
+#[derive(Debug)]
+struct Fixed_(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for Fixed_ {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
 }

@@ -1,12 +1,17 @@
 //! The copy-pasteable journeys `make run` prints: register → login → list
 //! products → place an order → get it, once with curl through the REST
-//! gateway and once with grpcurl against the services. The end-to-end suite
-//! runs exactly this text, so what newcomers paste keeps working.
+//! gateway and once with grpcurl against the services (over mTLS, as the
+//! mesh's `dev-client` workload, which the policy lets call the public RPCs
+//! only). The end-to-end suite runs exactly this text, so what newcomers
+//! paste keeps working.
 //!
 //! Only POSIX shell, curl/grpcurl, grep and cut are used (no jq), and no
 //! variable holds more than one word, so the lines work in bash and zsh.
 
-use crate::stack::{Service, Stack};
+use crate::{
+    ready::DEV_CLIENT,
+    stack::{Service, Stack},
+};
 
 /// The journey's customer.
 pub const EMAIL: &str = "ada@example.com";
@@ -79,6 +84,18 @@ pub fn curl(base: &str) -> String {
     .join("\n")
 }
 
+/// grpcurl's mTLS flags: trust the development CA, present the
+/// `dev-client` certificate (all under `stack`'s `<data_dir>/mesh`).
+pub fn grpcurl_tls(stack: &Stack) -> String {
+    let dir = stack.mesh_dir();
+    format!(
+        "-cacert {} -cert {} -key {}",
+        dir.join("ca.pem").display(),
+        dir.join(format!("{DEV_CLIENT}.pem")).display(),
+        dir.join(format!("{DEV_CLIENT}.key")).display(),
+    )
+}
+
 /// The same journey over gRPC with grpcurl (run from the repository root),
 /// against the services of `stack`.
 pub fn grpcurl(stack: &Stack) -> String {
@@ -86,7 +103,7 @@ pub fn grpcurl(stack: &Stack) -> String {
         let name = service.grpc_name().unwrap_or_default();
         format!("{} {name}/{method}", stack.addr(service))
     };
-    let g = format!("{GRPCURL} -plaintext");
+    let g = format!("{GRPCURL} {}", grpcurl_tls(stack));
     let auth = r#"-H "authorization: Bearer $TOKEN""#;
     [
         format!(
@@ -127,10 +144,8 @@ pub fn grpcurl(stack: &Stack) -> String {
 pub fn grpcurl_reflection(stack: &Stack) -> String {
     let addr = stack.addr(Service::Order);
     let name = Service::Order.grpc_name().unwrap_or_default();
-    format!(
-        "{GRPCURL} -plaintext {addr} list\n{GRPCURL} -plaintext {addr} describe {name}\n\
-         {GRPCURL} -plaintext {addr} describe {name}.PlaceOrder"
-    )
+    let g = format!("{GRPCURL} {}", grpcurl_tls(stack));
+    format!("{g} {addr} list\n{g} {addr} describe {name}\n{g} {addr} describe {name}.PlaceOrder")
 }
 
 #[cfg(test)]
@@ -161,7 +176,41 @@ mod tests {
         let journey = grpcurl(&Stack::local("data"));
         assert!(journey.contains("127.0.0.1:50051 bazaar.user.v1.UserService/Login"));
         assert!(journey.contains("127.0.0.1:50053 bazaar.order.v1.OrderService/PlaceOrder"));
-        assert!(journey.starts_with(".tools/grpcurl -plaintext -d '{\"email\""));
+        assert!(journey.starts_with(
+            ".tools/grpcurl -cacert data/mesh/ca.pem -cert data/mesh/dev-client.pem \
+             -key data/mesh/dev-client.key -d '{\"email\""
+        ));
+        // Over mTLS only: every call carries the dev-client certificate.
+        assert!(!journey.contains("-plaintext"));
+        assert_eq!(
+            journey.matches("-cert data/mesh/dev-client.pem").count(),
+            journey.lines().count()
+        );
+        let reflection = grpcurl_reflection(&Stack::local("data"));
+        assert!(!reflection.contains("-plaintext"));
+        assert_eq!(reflection.matches("-cacert data/mesh/ca.pem").count(), 3);
+    }
+
+    #[test]
+    fn the_grpcurl_journey_calls_only_what_the_policy_lets_dev_client_call() {
+        let policy = bazaar_mesh::MeshPolicy::built_in().expect("the built-in policy");
+        let journey = grpcurl(&Stack::local("data"));
+        let mut calls = 0;
+        for word in journey.split_whitespace() {
+            let Some((service, method)) = word.trim_end_matches(')').rsplit_once('/') else {
+                continue;
+            };
+            if !service.starts_with("bazaar.") {
+                continue;
+            }
+            calls += 1;
+            assert_eq!(
+                policy.decide(DEV_CLIENT, service, method),
+                bazaar_mesh::policy::Decision::Allow,
+                "{service}/{method}"
+            );
+        }
+        assert_eq!(calls, 6);
     }
 
     #[test]

@@ -36,15 +36,20 @@ use crate::{
 /// Every `BAZAAR__SECTION__KEY` variable in the environment reaches every
 /// binary (e.g. BAZAAR__TELEMETRY__LOG_FORMAT=json), except those the
 /// launcher sets per service: BAZAAR__SERVER__LISTEN, BAZAAR__DATABASE__URL,
-/// BAZAAR__AUTH__JWKS_URL, BAZAAR__PRODUCT__URL, BAZAAR__PAYMENT__URL and
-/// BAZAAR__TOKENS__SIGNING_KEY_FILE.
+/// BAZAAR__AUTH__JWKS_URL, BAZAAR__PRODUCT__URL, BAZAAR__PAYMENT__URL,
+/// BAZAAR__TOKENS__SIGNING_KEY_FILE and BAZAAR__MESH__CERTS_DIR.
+///
+/// The services serve only over mTLS: before starting anything the launcher
+/// makes sure a development CA and a certificate per mesh workload exist
+/// under <data-dir>/mesh.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "bazaar-devstack", version)]
 pub struct Options {
     /// Directory holding the binaries [default: this executable's directory].
     #[arg(long, value_name = "DIR")]
     pub bin_dir: Option<PathBuf>,
-    /// Where the SQLite files and the user service's signing key live.
+    /// Where the SQLite files, the user service's signing key and the mesh
+    /// certificates (<data-dir>/mesh) live.
     #[arg(long, value_name = "DIR", default_value = "data")]
     pub data_dir: PathBuf,
     /// Give each service its own database `bazaar_<service>` on this
@@ -212,6 +217,12 @@ fn preflight(stack: &mut Stack, bin_dir: &Path, out: &Output) -> anyhow::Result<
     }
     std::fs::create_dir_all(&stack.data_dir)
         .with_context(|| format!("cannot create {}", stack.data_dir.display()))?;
+    if stack.ensure_mesh_certs()? {
+        out.say(&format!(
+            "wrote a development CA and a certificate per mesh workload to {}",
+            stack.mesh_dir().display()
+        ));
+    }
     out.say(&format!(
         "starting {} from {} on {}",
         stack
@@ -533,8 +544,12 @@ pub fn banner(stack: &Stack, elapsed: Duration) -> String {
         ));
     }
     text.push_str(&format!(
-        "The same over gRPC, from the repository root (`make tools` installs {}):\n\n{}\n\n{}\n\n",
+        "The same over gRPC, from the repository root (`make tools` installs {}). The services \
+         take only mTLS: grpcurl presents the development certificate of the `{}` identity \
+         ({}), which the mesh policy lets call the public RPCs only:\n\n{}\n\n{}\n\n",
         journey::GRPCURL,
+        ready::DEV_CLIENT,
+        stack.mesh_dir().display(),
         journey::grpcurl(stack),
         journey::grpcurl_reflection(stack),
     ));
@@ -558,6 +573,8 @@ mod tests {
             "user 127.0.0.1:50051, product 127.0.0.1:50052, payment 127.0.0.1:50054, order 127.0.0.1:50053",
             &journey::curl("http://127.0.0.1:8080"),
             &journey::grpcurl(&stack),
+            &journey::grpcurl_reflection(&stack),
+            "the `dev-client` identity (data/mesh), which the mesh policy lets call the public RPCs only",
         ] {
             assert!(text.contains(expected), "{expected}\nin\n{text}");
         }

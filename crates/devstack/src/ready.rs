@@ -1,14 +1,15 @@
 //! Is a started binary ready? A gRPC service is when its health service
-//! reports its service SERVING; the gateway is when `GET /readyz` answers 200
-//! (it checks its upstreams' health in turn).
+//! reports its service SERVING, asked over mTLS as the `dev-client` workload
+//! (health is open to every identity of the mesh); the gateway is when
+//! `GET /readyz` answers 200 (it checks its upstreams' health in turn).
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
+use bazaar_mesh::{CertPaths, Credentials, MeshChannel, MeshPolicy, Upstream};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
 };
-use tonic::transport::Endpoint;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -18,31 +19,65 @@ use crate::stack::{Service, Stack};
 /// One attempt may take this long.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The identity the launcher, the e2e suite and grpcurl users call as.
+pub const DEV_CLIENT: &str = "dev-client";
+
 /// One readiness check of `service` in `stack`.
 pub async fn check(stack: &Stack, service: Service) -> bool {
     match service.grpc_name() {
-        Some(name) => grpc_serving(stack.addr(service), name).await,
+        Some(name) => {
+            grpc_serving(&stack.mesh_dir(), service.name(), stack.addr(service), name).await
+        }
         None => http_ok(stack.addr(service), "/readyz").await,
     }
 }
 
-/// Whether the gRPC server at `addr` reports `service` SERVING.
-pub async fn grpc_serving(addr: SocketAddr, service: &str) -> bool {
-    let Ok(endpoint) = Endpoint::from_shared(format!("http://{addr}")) else {
-        return false;
-    };
-    let endpoint = endpoint
-        .connect_timeout(ATTEMPT_TIMEOUT)
-        .timeout(ATTEMPT_TIMEOUT);
-    let Ok(channel) = endpoint.connect().await else {
+/// A channel as `caller` (a workload with a certificate in `mesh_dir`) to
+/// the mesh workload `workload` at `addr`, through the built-in policy's
+/// client stack; the server must prove it is `workload`.
+pub fn mesh_channel(
+    mesh_dir: &Path,
+    caller: &str,
+    workload: &str,
+    addr: SocketAddr,
+) -> anyhow::Result<MeshChannel> {
+    let policy = MeshPolicy::built_in()?;
+    let service = policy
+        .services
+        .get(workload)
+        .ok_or_else(|| anyhow::anyhow!("{workload} is not a service of the mesh policy"))?;
+    let identity = policy
+        .identity(workload)
+        .ok_or_else(|| anyhow::anyhow!("{workload} is not a workload of the mesh policy"))?;
+    let credentials = Credentials::load(CertPaths::in_dir(mesh_dir, caller))?;
+    Ok(Upstream {
+        name: workload.to_owned(),
+        url: format!("http://{addr}"),
+        policy: Arc::new(service.clone()),
+        tls: Some((credentials, identity)),
+        connect_timeout: ATTEMPT_TIMEOUT,
+    }
+    .channel()?)
+}
+
+/// Whether the mesh workload `workload` at `addr` reports `service`
+/// SERVING, asked as `dev-client` with the certificates in `mesh_dir`.
+pub async fn grpc_serving(
+    mesh_dir: &Path,
+    workload: &str,
+    addr: SocketAddr,
+    service: &str,
+) -> bool {
+    let Ok(channel) = mesh_channel(mesh_dir, DEV_CLIENT, workload, addr) else {
         return false;
     };
     let request = HealthCheckRequest {
         service: service.to_owned(),
     };
+    let mut client = HealthClient::new(channel);
     matches!(
-        HealthClient::new(channel).check(request).await,
-        Ok(response) if response.get_ref().status() == ServingStatus::Serving
+        tokio::time::timeout(ATTEMPT_TIMEOUT, client.check(request)).await,
+        Ok(Ok(response)) if response.get_ref().status() == ServingStatus::Serving
     )
 }
 

@@ -9,6 +9,9 @@ use std::{
     process::{Command, Stdio},
 };
 
+use anyhow::Context as _;
+use bazaar_mesh::{MeshPolicy, devcerts};
+
 /// One of Bazaar's binaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Service {
@@ -192,7 +195,8 @@ pub struct Stack {
     pub host: IpAddr,
     pub ports: Ports,
     pub databases: Databases,
-    /// Where the user service keeps its token signing key.
+    /// Where the user service keeps its token signing key, and the mesh its
+    /// development certificates (`<data_dir>/mesh`).
     pub data_dir: PathBuf,
     /// Whether the REST gateway is part of the stack.
     pub gateway: bool,
@@ -210,6 +214,26 @@ impl Stack {
             data_dir,
             gateway: true,
         }
+    }
+
+    /// Where every workload's mesh certificate and the development CA are:
+    /// `<workload>.pem`, `<workload>.key` and `ca.pem`.
+    pub fn mesh_dir(&self) -> PathBuf {
+        self.data_dir.join("mesh")
+    }
+
+    /// Makes sure [`Self::mesh_dir`] holds the development CA and a
+    /// certificate for every workload of the built-in policy (`dev-client`,
+    /// grpcurl's, included); returns whether it had to generate them.
+    pub fn ensure_mesh_certs(&self) -> anyhow::Result<bool> {
+        let policy = MeshPolicy::built_in()?;
+        let dir = self.mesh_dir();
+        devcerts::ensure(&dir, &policy).with_context(|| {
+            format!(
+                "cannot write the development certificates under {}",
+                dir.display()
+            )
+        })
     }
 
     /// The binaries this stack runs, in start order.
@@ -243,6 +267,7 @@ impl Stack {
             return env;
         }
         set("SERVER__LISTEN", self.addr(service).to_string());
+        set("MESH__CERTS_DIR", self.mesh_dir().display().to_string());
         set("DATABASE__URL", self.databases.url(service));
         match service {
             Service::User => set(
@@ -267,7 +292,12 @@ impl Stack {
         if service != Service::Gateway {
             return Vec::new();
         }
-        let mut args = vec!["--listen".to_owned(), self.addr(service).to_string()];
+        let mut args = vec![
+            "--listen".to_owned(),
+            self.addr(service).to_string(),
+            "--mesh-certs-dir".to_owned(),
+            self.mesh_dir().display().to_string(),
+        ];
         for upstream in Service::GRPC {
             if let Some(name) = upstream.grpc_name() {
                 args.push("--route".to_owned());
@@ -338,11 +368,39 @@ mod tests {
             "BAZAAR__PAYMENT__URL",
             "http://127.0.0.1:50054",
         );
+        for service in Service::GRPC {
+            has(service, "BAZAAR__MESH__CERTS_DIR", "data/mesh");
+        }
         assert!(stack.env(Service::Gateway).is_empty());
         let args = stack.args(Service::Gateway);
         assert_eq!(args[..2], ["--listen", "127.0.0.1:8080"]);
+        assert_eq!(args[2..4], ["--mesh-certs-dir", "data/mesh"]);
         assert!(args.contains(&"bazaar.order.v1.OrderService=http://127.0.0.1:50053".to_owned()));
         assert_eq!(stack.rest_url().as_deref(), Some("http://127.0.0.1:8080"));
+    }
+
+    #[test]
+    fn the_mesh_certificates_are_made_once_for_every_workload() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stack = Stack::local(dir.path());
+        assert_eq!(stack.mesh_dir(), dir.path().join("mesh"));
+        assert!(stack.ensure_mesh_certs().expect("generated"));
+        for file in [
+            "ca.pem",
+            "dev-client.pem",
+            "dev-client.key",
+            "gateway.pem",
+            "order.key",
+        ] {
+            assert!(stack.mesh_dir().join(file).is_file(), "{file}");
+        }
+        let ca = std::fs::read(stack.mesh_dir().join("ca.pem")).expect("ca");
+        // Present: kept, so running services keep trusting the same CA.
+        assert!(!stack.ensure_mesh_certs().expect("kept"));
+        assert_eq!(
+            std::fs::read(stack.mesh_dir().join("ca.pem")).expect("ca"),
+            ca
+        );
     }
 
     #[test]

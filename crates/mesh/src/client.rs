@@ -48,6 +48,12 @@ impl std::fmt::Display for CallError {
     }
 }
 
+impl From<BoxError> for CallError {
+    fn from(error: BoxError) -> Self {
+        Self(error)
+    }
+}
+
 impl std::error::Error for CallError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&*self.0)
@@ -63,6 +69,37 @@ pub enum ClientError {
     },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+}
+
+/// A call the stack refused without sending it (circuit open, too many in
+/// flight). tonic reports the status inside; [`never_sent`] recognises it.
+#[derive(Debug)]
+pub struct NotSent(pub tonic::Status);
+
+impl std::fmt::Display for NotSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.message())
+    }
+}
+
+impl std::error::Error for NotSent {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// True when a failed call certainly never reached the upstream: this stack
+/// refused it, or the connection (TCP or TLS) could not be set up. Only
+/// then is it known to have had no effect there.
+pub fn never_sent(status: &tonic::Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(error) = source {
+        if error.is::<NotSent>() || error.is::<tonic::ConnectError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// How to reach one upstream.
@@ -87,7 +124,9 @@ impl Upstream {
         let stack = InFlightLimit::new(channel, &self.name, policy.circuit_breaker.max_requests);
         let stack = Breaker::new(stack, &self.name, &policy.circuit_breaker);
         let stack = RouteTimeout::new(stack, Arc::clone(policy));
-        Ok(BoxCloneSyncService::new(stack.map_err(CallError as fn(BoxError) -> CallError)))
+        Ok(BoxCloneSyncService::new(
+            stack.map_err(CallError as fn(BoxError) -> CallError),
+        ))
     }
 
     /// The bare channel: HTTP/2, over mTLS when configured.

@@ -50,7 +50,7 @@ pub enum Mode {
 #[serde(default)]
 pub struct MeshConfig {
     pub mode: Mode,
-    /// The policy; the built-in `istio/mesh-policy.yaml` when unset.
+    /// The policy; the built-in `helm/bazaar/mesh-policy.yaml` when unset.
     pub policy_file: Option<PathBuf>,
     /// Where `<workload>.pem`, `<workload>.key` and `ca.pem` are.
     pub certs_dir: PathBuf,

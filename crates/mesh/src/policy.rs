@@ -12,9 +12,9 @@ use serde::Deserialize;
 
 use crate::identity::SpiffeId;
 
-/// The policy Bazaar ships with (`istio/mesh-policy.yaml`), compiled in so a
-/// binary needs no file to start.
-pub const BUILT_IN: &str = include_str!("../../../istio/mesh-policy.yaml");
+/// The policy Bazaar ships with (`helm/bazaar/mesh-policy.yaml`, which the
+/// chart also reads), compiled in so a binary needs no file to start.
+pub const BUILT_IN: &str = include_str!("../../../helm/bazaar/mesh-policy.yaml");
 
 /// Why a policy cannot be used; the message names the key.
 #[derive(Debug, thiserror::Error)]

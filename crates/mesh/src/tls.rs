@@ -173,6 +173,11 @@ impl Credentials {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// The certificate chain and key in use now.
+    pub fn current_key(&self) -> Arc<CertifiedKey> {
+        Arc::clone(&self.material().key)
+    }
+
     /// This workload's identity, from its certificate.
     pub fn identity(&self) -> SpiffeId {
         self.material().identity.clone()

@@ -99,9 +99,14 @@ impl Interceptor for TraceContext {
     }
 }
 
-/// True when a failed call certainly never reached the callee (the
-/// connection was refused), so it had no effect there.
+/// True when a failed call certainly never reached the callee, so it had
+/// no effect there: the connection was refused or could not be set up (TCP
+/// or TLS), or the mesh's client stack refused it (circuit open, too many in
+/// flight).
 pub fn never_delivered(status: &Status) -> bool {
+    if bazaar_mesh::client::never_sent(status) {
+        return true;
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
     while let Some(error) = source {
         if let Some(io) = error.downcast_ref::<std::io::Error>()

@@ -44,6 +44,9 @@ pub struct ServerConfig {
     /// How long in-flight requests may take to finish after a stop signal.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Also serve gRPC health, and nothing else, in plaintext here: for
+    /// Kubernetes probes, which cannot present a mesh certificate.
+    pub probe_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +56,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(10),
             concurrency_limit: NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN),
             shutdown_grace: Duration::from_secs(10),
+            probe_listen: None,
         }
     }
 }
@@ -73,6 +77,8 @@ pub enum ServerError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("the server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("cannot serve health probes: {0}")]
+    Probe(std::io::Error),
 }
 
 /// How a server takes part in the mesh.
@@ -91,6 +97,8 @@ pub struct ServerBuilder {
     service_names: Vec<&'static str>,
     descriptor_sets: Vec<&'static [u8]>,
     health: HealthReporter,
+    /// Health alone, for the plaintext probe listener.
+    probe_routes: tonic::service::Routes,
     mesh: Option<MeshServer>,
 }
 
@@ -98,13 +106,16 @@ impl ServerBuilder {
     pub fn new(config: ServerConfig) -> Self {
         let (health, health_service) = tonic_health::server::health_reporter();
         let mut routes = RoutesBuilder::default();
-        routes.add_service(health_service);
+        routes.add_service(health_service.clone());
+        let mut probe_routes = RoutesBuilder::default();
+        probe_routes.add_service(health_service);
         Self {
             config,
             routes,
             service_names: Vec::new(),
             descriptor_sets: vec![tonic_health::pb::FILE_DESCRIPTOR_SET],
             health,
+            probe_routes: probe_routes.routes(),
             mesh: None,
         }
     }
@@ -224,6 +235,22 @@ impl ServerBuilder {
                 }
             }
         };
+        // Probes see the same health, in plaintext, and nothing else.
+        let probes = match self.config.probe_listen {
+            Some(addr) => {
+                let listener = bind(addr).await.map_err(ServerError::Probe)?;
+                tracing::info!(%addr, "health probes listening (plaintext, health only)");
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                let routes = self.probe_routes.clone();
+                Some(tokio::spawn(
+                    Server::builder()
+                        .add_routes(routes)
+                        .serve_with_incoming(incoming),
+                ))
+            }
+            None => None,
+        };
+        let _stop_probes = probes.map(|task| AbortOnDrop(task.abort_handle()));
         let grace = self.config.shutdown_grace;
         tokio::select! {
             result = serve => result?,
@@ -233,6 +260,15 @@ impl ServerBuilder {
         }
         tracing::info!("gRPC server stopped");
         Ok(())
+    }
+}
+
+/// Ends the probe server with the main one.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

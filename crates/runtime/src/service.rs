@@ -252,12 +252,25 @@ impl App {
 
     /// The mesh workload `workload`, reached at `client.url` through the
     /// client stack its policy entry describes.
-    pub fn dependency(&self, workload: &str, client: &ClientConfig) -> Result<Dependency, AppError> {
+    pub fn dependency(
+        &self,
+        workload: &str,
+        client: &ClientConfig,
+    ) -> Result<Dependency, AppError> {
         let not_in_policy = || AppError::NotInPolicy(workload.to_owned());
-        let policy = self.mesh.policy.services.get(workload).ok_or_else(not_in_policy)?;
+        let policy = self
+            .mesh
+            .policy
+            .services
+            .get(workload)
+            .ok_or_else(not_in_policy)?;
         let tls = match &self.mesh.credentials {
             Some(credentials) => {
-                let identity = self.mesh.policy.identity(workload).ok_or_else(not_in_policy)?;
+                let identity = self
+                    .mesh
+                    .policy
+                    .identity(workload)
+                    .ok_or_else(not_in_policy)?;
                 Some((Arc::clone(credentials), identity))
             }
             None => None,
@@ -279,7 +292,10 @@ impl App {
     /// JWK set (fetched through the mesh from `auth.jwks_url`).
     fn verifier(&self) -> Result<Arc<TokenVerifier>, AppError> {
         let user = match &self.config.auth.jwks_url {
-            Some(url) => Some(self.dependency("user", &ClientConfig::for_url(url.clone()))?.channel),
+            Some(url) => Some(
+                self.dependency("user", &ClientConfig::for_url(url.clone()))?
+                    .channel,
+            ),
             None => None,
         };
         Ok(verifier_from_config(&self.config.auth, user)?)

@@ -151,7 +151,11 @@ impl Spawned {
                         .check(HealthCheckRequest::default())
                         .await
                 }
-                None => match Channel::from_shared(self.url()).expect("url").connect().await {
+                None => match Channel::from_shared(self.url())
+                    .expect("url")
+                    .connect()
+                    .await
+                {
                     Ok(channel) => {
                         HealthClient::new(channel)
                             .check(HealthCheckRequest::default())

@@ -5,7 +5,12 @@
 //! --bins` first; the suite takes the binaries from the target directory of
 //! the profile it was itself built with (see [`binaries`]).
 //!
-//! - `grpc`: customer, admin, declined-card and privacy journeys over gRPC;
+//! - `grpc`: customer, admin, declined-card and privacy journeys over gRPC
+//!   (mTLS as the mesh's `dev-client` workload);
+//! - `security`: the security report's anonymous calls are refused on every
+//!   port and change nothing;
+//! - `authz`: the mesh policy's authorization matrix, every workload against
+//!   every method, as the running services enforce it;
 //! - `rest`: the same through the REST gateway, plus the edge's own
 //!   endpoints; these run only when the gateway is part of the workspace;
 //! - `tools`: grpcurl through reflection, and the journeys `make run` prints,
@@ -18,6 +23,7 @@
 //! Every started process belongs to a guard that stops it on drop, panics
 //! included, and prints the tail of its log when a test fails.
 
+mod authz;
 mod binaries;
 mod grpc;
 mod journeys;
@@ -25,6 +31,7 @@ mod launcher;
 mod postgres;
 mod rest;
 mod rest_client;
+mod security;
 mod shell;
 mod system;
 mod tools;

@@ -7,6 +7,8 @@ use std::{
     sync::OnceLock,
 };
 
+use bazaar_devstack::{Stack, journey};
+
 use crate::binaries::workspace_root;
 
 /// grpcurl from `.tools/`, installed by `scripts/tools.sh grpcurl` (from
@@ -47,14 +49,25 @@ impl From<Output> for Run {
     }
 }
 
-/// `grpcurl -plaintext <args>`.
-pub fn grpcurl(args: &[&str]) -> Run {
-    Command::new(grpcurl_path())
-        .arg("-plaintext")
-        .args(args)
+/// `grpcurl <the printed mTLS flags of stack> <args>`: as `dev-client`.
+pub fn grpcurl(stack: &Stack, args: &[&str]) -> Run {
+    let tls = journey::grpcurl_tls(stack);
+    grpcurl_with(&tls.split_whitespace().collect::<Vec<_>>(), args)
+}
+
+/// `grpcurl <flags> <args>`, e.g. `-plaintext` for an anonymous caller.
+pub fn grpcurl_with(flags: &[&str], args: &[&str]) -> Run {
+    grpcurl_command(flags, args)
         .output()
         .expect("run grpcurl")
         .into()
+}
+
+/// The `grpcurl <flags> <args>` command, to run concurrently with others.
+pub fn grpcurl_command(flags: &[&str], args: &[&str]) -> Command {
+    let mut command = Command::new(grpcurl_path());
+    command.args(flags).args(args);
+    command
 }
 
 /// Runs `script` with bash from the repository root, as someone pasting it

@@ -1,6 +1,8 @@
 //! The whole system under test: every binary started as its own process,
-//! on free ports, with fresh databases, wired by the same
-//! [`bazaar_devstack::Stack`] as `make run`. Dropping it stops them all.
+//! on free ports, with fresh databases and a fresh development mesh CA,
+//! wired by the same [`bazaar_devstack::Stack`] as `make run`. Its gRPC
+//! clients call over mTLS as the `dev-client` workload (the edge RPCs), or
+//! as any workload of the mesh. Dropping it stops them all.
 
 use std::{
     fs::File,
@@ -9,7 +11,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bazaar_devstack::{Databases, Service, Stack, process, ready};
+use bazaar_devstack::{
+    Databases, Service, Stack, process,
+    ready::{self, DEV_CLIENT},
+};
+use bazaar_mesh::MeshChannel;
 use bazaar_proto::{
     order::v1::order_service_client::OrderServiceClient,
     payment::v1::payment_service_client::PaymentServiceClient,
@@ -18,7 +24,6 @@ use bazaar_proto::{
 };
 use bazaar_runtime::{db::Backend, testing::TestDatabase};
 use tempfile::TempDir;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::binaries::binaries;
 
@@ -92,6 +97,10 @@ impl System {
         for (service, port) in Service::ALL.into_iter().zip(free_ports()) {
             stack.ports.set(service, port);
         }
+        // As `make run`: a development CA and a certificate per workload.
+        stack
+            .ensure_mesh_certs()
+            .expect("development mesh certificates");
         let mut system = Self {
             stack,
             processes: Vec::new(),
@@ -191,28 +200,38 @@ impl System {
             .expect("the gateway is part of this system")
     }
 
-    pub async fn channel(&self, service: Service) -> Channel {
-        Endpoint::from_shared(self.stack.url(service))
-            .expect("service url")
-            .connect()
-            .await
-            .unwrap_or_else(|e| panic!("connect to {}: {e}", service.name()))
+    /// A channel to `service` over mTLS as the mesh workload `caller`
+    /// (every workload's certificate is in the stack's mesh directory),
+    /// through the policy's client stack.
+    pub fn channel_as(&self, caller: &str, service: Service) -> MeshChannel {
+        ready::mesh_channel(
+            &self.stack.mesh_dir(),
+            caller,
+            service.name(),
+            self.stack.addr(service),
+        )
+        .unwrap_or_else(|e| panic!("a channel to {} as {caller}: {e:#}", service.name()))
     }
 
-    pub async fn users(&self) -> UserServiceClient<Channel> {
-        UserServiceClient::new(self.channel(Service::User).await)
+    /// A channel to `service` as `dev-client`, which may call the edge RPCs.
+    pub fn channel(&self, service: Service) -> MeshChannel {
+        self.channel_as(DEV_CLIENT, service)
     }
 
-    pub async fn products(&self) -> ProductServiceClient<Channel> {
-        ProductServiceClient::new(self.channel(Service::Product).await)
+    pub async fn users(&self) -> UserServiceClient<MeshChannel> {
+        UserServiceClient::new(self.channel(Service::User))
     }
 
-    pub async fn orders(&self) -> OrderServiceClient<Channel> {
-        OrderServiceClient::new(self.channel(Service::Order).await)
+    pub async fn products(&self) -> ProductServiceClient<MeshChannel> {
+        ProductServiceClient::new(self.channel(Service::Product))
     }
 
-    pub async fn payments(&self) -> PaymentServiceClient<Channel> {
-        PaymentServiceClient::new(self.channel(Service::Payment).await)
+    pub async fn orders(&self) -> OrderServiceClient<MeshChannel> {
+        OrderServiceClient::new(self.channel(Service::Order))
+    }
+
+    pub async fn payments(&self) -> PaymentServiceClient<MeshChannel> {
+        PaymentServiceClient::new(self.channel(Service::Payment))
     }
 
     /// Stops every process with SIGTERM, as `make run` and Kubernetes do,

@@ -60,13 +60,13 @@ async fn grpcurl_lists_describes_and_calls_every_service() {
         let addr = system.stack.addr(service).to_string();
         let name = service.grpc_name().unwrap_or_default();
 
-        let listed = grpcurl(&[&addr, "list"]);
+        let listed = grpcurl(&system.stack, &[&addr, "list"]);
         assert!(listed.success, "{listed:?}");
         let services: Vec<&str> = listed.stdout.lines().collect();
         assert!(services.contains(&name), "{name} in {services:?}");
         assert!(services.contains(&"grpc.health.v1.Health"), "{services:?}");
 
-        let described = grpcurl(&[&addr, "describe", name]);
+        let described = grpcurl(&system.stack, &[&addr, "describe", name]);
         assert!(described.success, "{described:?}");
         assert!(
             described.stdout.contains(&format!("{name} is a service")),
@@ -80,24 +80,30 @@ async fn grpcurl_lists_describes_and_calls_every_service() {
             );
         }
 
-        let health = grpcurl(&[
-            "-d",
-            &format!(r#"{{"service":"{name}"}}"#),
-            &addr,
-            "grpc.health.v1.Health/Check",
-        ]);
+        let health = grpcurl(
+            &system.stack,
+            &[
+                "-d",
+                &format!(r#"{{"service":"{name}"}}"#),
+                &addr,
+                "grpc.health.v1.Health/Check",
+            ],
+        );
         assert!(health.success, "{health:?}");
         assert_eq!(json(&health.stdout)["status"], "SERVING");
     }
 
     // One call per service.
     let user = system.stack.addr(Service::User).to_string();
-    let login = grpcurl(&[
-        "-d",
-        r#"{"email":"admin@bazaar.local","password":"bazaar-admin-dev"}"#,
-        &user,
-        "bazaar.user.v1.UserService/Login",
-    ]);
+    let login = grpcurl(
+        &system.stack,
+        &[
+            "-d",
+            r#"{"email":"admin@bazaar.local","password":"bazaar-admin-dev"}"#,
+            &user,
+            "bazaar.user.v1.UserService/Login",
+        ],
+    );
     assert!(login.success, "{login:?}");
     let login = json(&login.stdout);
     assert_eq!(login["tokenType"], "Bearer");
@@ -105,12 +111,15 @@ async fn grpcurl_lists_describes_and_calls_every_service() {
     assert!(login["user"]["roles"].to_string().contains("ROLE_ADMIN"));
 
     let product = system.stack.addr(Service::Product).to_string();
-    let listed = grpcurl(&[
-        "-d",
-        r#"{"page_size":2}"#,
-        &product,
-        "bazaar.product.v1.ProductService/ListProducts",
-    ]);
+    let listed = grpcurl(
+        &system.stack,
+        &[
+            "-d",
+            r#"{"page_size":2}"#,
+            &product,
+            "bazaar.product.v1.ProductService/ListProducts",
+        ],
+    );
     assert!(listed.success, "{listed:?}");
     let listed = json(&listed.stdout);
     assert_eq!(listed["products"].as_array().map(Vec::len), Some(2));
@@ -120,39 +129,48 @@ async fn grpcurl_lists_describes_and_calls_every_service() {
     let order = place(&system, &ada, order_of("k", &[(first, 1)], cards::APPROVED)).await;
     let order = settled(&system, &ada, &order.id).await;
 
-    let got = grpcurl(&[
-        "-H",
-        &bearer,
-        "-d",
-        &format!(r#"{{"order_id":"{}"}}"#, order.id),
-        &system.stack.addr(Service::Order).to_string(),
-        "bazaar.order.v1.OrderService/GetOrder",
-    ]);
+    let got = grpcurl(
+        &system.stack,
+        &[
+            "-H",
+            &bearer,
+            "-d",
+            &format!(r#"{{"order_id":"{}"}}"#, order.id),
+            &system.stack.addr(Service::Order).to_string(),
+            "bazaar.order.v1.OrderService/GetOrder",
+        ],
+    );
     assert!(got.success, "{got:?}");
     let got = json(&got.stdout);
     assert_eq!(got["order"]["status"], "ORDER_STATUS_CONFIRMED");
     assert_eq!(got["order"]["customerId"], ada.user_id.as_str());
 
-    let paid = grpcurl(&[
-        "-H",
-        &bearer,
-        "-d",
-        &format!(r#"{{"payment_id":"{}"}}"#, order.payment_id),
-        &system.stack.addr(Service::Payment).to_string(),
-        "bazaar.payment.v1.PaymentService/GetPayment",
-    ]);
+    let paid = grpcurl(
+        &system.stack,
+        &[
+            "-H",
+            &bearer,
+            "-d",
+            &format!(r#"{{"payment_id":"{}"}}"#, order.payment_id),
+            &system.stack.addr(Service::Payment).to_string(),
+            "bazaar.payment.v1.PaymentService/GetPayment",
+        ],
+    );
     assert!(paid.success, "{paid:?}");
     let paid = json(&paid.stdout);
     assert_eq!(paid["payment"]["status"], "PAYMENT_STATUS_SUCCEEDED");
     assert_eq!(paid["payment"]["cardLast4"], "4242");
 
     // Without a token the order service says so, in grpcurl's words.
-    let refused = grpcurl(&[
-        "-d",
-        &format!(r#"{{"order_id":"{}"}}"#, order.id),
-        &system.stack.addr(Service::Order).to_string(),
-        "bazaar.order.v1.OrderService/GetOrder",
-    ]);
+    let refused = grpcurl(
+        &system.stack,
+        &[
+            "-d",
+            &format!(r#"{{"order_id":"{}"}}"#, order.id),
+            &system.stack.addr(Service::Order).to_string(),
+            "bazaar.order.v1.OrderService/GetOrder",
+        ],
+    );
     assert!(!refused.success);
     assert!(refused.stderr.contains("Unauthenticated"), "{refused:?}");
     system.stop_cleanly().await;

@@ -1,28 +1,34 @@
 //! The gateway on Bazaar's embedded contracts in front of the real product
-//! service (SQLite, port 0): the REST API as frontends use it.
+//! service (SQLite, port 0), both in the test mesh: the REST API as
+//! frontends use it, over mTLS as the `gateway` workload.
 
 use std::time::Duration;
 
+use bazaar_mesh::{MeshConfig, MeshPolicy, devcerts::DevCa};
 use bazaar_runtime::{
     auth::{AuthConfig, Role, TokenSigner},
     db::{Backend, testing::TestDatabase},
     server::ServerConfig,
+    testing::{Spawned, mesh},
 };
 use http::{Method, StatusCode};
 use serde_json::json;
-use tokio::sync::oneshot;
 
-use crate::support::{Gateway, config, spawn_config};
+use crate::support::{Gateway, config, spawn_in_mesh};
+
+const PRODUCT_SERVICE: &str = "bazaar.product.v1.ProductService";
+const USER_SERVICE: &str = "bazaar.user.v1.UserService";
 
 struct Product {
     gateway: Gateway,
     admin: String,
     customer: String,
-    _stop: oneshot::Sender<()>,
+    service: Spawned,
     _db: TestDatabase,
 }
 
-async fn product_behind_gateway() -> Product {
+/// The real product service, in the test mesh.
+async fn meshed_product() -> (Spawned, TokenSigner, TestDatabase) {
     let db = TestDatabase::create(Backend::Sqlite).await;
     let signer = TokenSigner::generate(&AuthConfig::default()).expect("signing key");
     let mut service = bazaar_product::config::Config::default();
@@ -30,21 +36,34 @@ async fn product_behind_gateway() -> Product {
     service.shared.database = db.config.clone();
     service.shared.auth.keys = vec![signer.jwk().clone()];
     service.shared.auth.jwks_url = None;
+    service.shared.mesh = mesh().config();
     service.settings.seed_catalog = false;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(bazaar_product::run(service, listener, async {
-        let _ = stopped.await;
-    }));
-
-    // The embedded set, with the product service routed to the test server.
-    let gateway = spawn_config(bazaar_gateway::GatewayConfig {
-        routes: vec![format!("bazaar.product.v1.ProductService={url}")],
-        ..config()
+    let spawned = Spawned::start_in_mesh("product", |listener, shutdown| {
+        bazaar_product::run(service, listener, shutdown)
     })
+    .await;
+    (spawned, signer, db)
+}
+
+/// The embedded set, with the product service (and any `extra` routes)
+/// routed to the test server, proxyless with `mesh` as its `[mesh]`.
+async fn gateway_to(service: &Spawned, mesh: MeshConfig, extra: &[&str]) -> Gateway {
+    let mut routes = vec![format!("{PRODUCT_SERVICE}={}", service.url())];
+    routes.extend(extra.iter().map(|s| format!("{s}={}", service.url())));
+    spawn_in_mesh(bazaar_gateway::GatewayConfig { routes, ..config() }, mesh).await
+}
+
+async fn product_behind_gateway() -> Product {
+    let (service, signer, db) = meshed_product().await;
+    // The test mesh's certificates, as `make run` points it at data/mesh.
+    let gateway = gateway_to(
+        &service,
+        MeshConfig {
+            certs_dir: mesh().config().certs_dir,
+            ..MeshConfig::default()
+        },
+        &[],
+    )
     .await;
     let token = |roles: &[Role]| {
         let (token, _) = signer
@@ -56,7 +75,7 @@ async fn product_behind_gateway() -> Product {
         gateway,
         admin: token(&[Role::Customer, Role::Admin]),
         customer: token(&[Role::Customer]),
-        _stop: stop,
+        service,
         _db: db,
     }
 }
@@ -177,4 +196,79 @@ async fn the_catalog_over_rest() {
     let gone = gw.get(&format!("/v1/products/{id}")).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     assert_eq!(gone.json()["code"], 5);
+}
+
+#[tokio::test]
+async fn readiness_is_checked_over_mtls_and_a_stopped_service_is_503() {
+    let p = product_behind_gateway().await;
+    // Only the product service runs; the other Bazaar services are routed
+    // to their default ports.
+    let ready = p.gateway.get("/readyz").await.json();
+    assert_eq!(ready["upstreams"][PRODUCT_SERVICE], "SERVING", "{ready}");
+    // Stopped, the service is unavailable to the edge: 503, never 500.
+    p.service.stop().await.expect("a clean stop");
+    let gone = p.gateway.get("/v1/products?page_size=1").await;
+    assert_eq!(
+        gone.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        gone.text()
+    );
+    assert_eq!(gone.json()["code"], 14);
+    let ready = p.gateway.get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    let product = ready.json()["upstreams"][PRODUCT_SERVICE].to_string();
+    assert!(product.contains("Unavailable"), "{product}");
+}
+
+#[tokio::test]
+async fn a_gateway_with_another_cas_certificate_gets_503_not_200() {
+    let (service, _signer, _db) = meshed_product().await;
+    let policy = MeshPolicy::built_in().expect("the built-in policy");
+    let foreign = tempfile::tempdir().expect("temp dir");
+    DevCa::generate("not the mesh's CA")
+        .and_then(|ca| ca.write_all(foreign.path(), &policy))
+        .expect("foreign certificates");
+    let gateway = gateway_to(
+        &service,
+        MeshConfig {
+            certs_dir: foreign.path().to_path_buf(),
+            ..MeshConfig::default()
+        },
+        &[],
+    )
+    .await;
+
+    let listed = gateway.get("/v1/products?page_size=1").await;
+    assert_eq!(
+        listed.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        listed.text()
+    );
+    assert_eq!(listed.json()["code"], 14);
+    let ready = gateway.get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.json()["ready"], false);
+}
+
+#[tokio::test]
+async fn a_server_that_cannot_prove_the_routed_identity_gets_503() {
+    // The user service routed to the product service's address: it proves
+    // `product`, the gateway wants `user`, and refuses to send it anything.
+    let (service, _signer, _db) = meshed_product().await;
+    let gateway = gateway_to(&service, mesh().config(), &[USER_SERVICE]).await;
+    let me = gateway
+        .send(
+            Method::GET,
+            "/v1/me",
+            &[("authorization", "Bearer not-checked")],
+            None,
+        )
+        .await;
+    assert_eq!(me.status, StatusCode::SERVICE_UNAVAILABLE, "{}", me.text());
+    assert_eq!(me.json()["code"], 14);
+    // The product service itself is fine.
+    let listed = gateway.get("/v1/products?page_size=1").await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text());
 }

@@ -211,6 +211,32 @@ async fn unreachable_upstream_is_503() {
 }
 
 #[tokio::test]
+async fn a_connection_cut_by_the_upstream_is_503_not_500() {
+    // Accepts, reads the start of the HTTP/2 conversation, hangs up: the
+    // call fails with no gRPC status at all (tonic says UNKNOWN).
+    let listener = bind().await;
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buffer = [0u8; 64];
+            let _ = stream.read(&mut buffer).await;
+            let _ = stream.shutdown().await;
+        }
+    });
+    let gw = spawn_with(SHAPES_SET, |c| c.upstream = Some(url)).await;
+    for _ in 0..3 {
+        let answer = gw.get("/v1/items/1").await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            answer.text()
+        );
+        assert_eq!(answer.json()["code"], 14);
+    }
+}
+
+#[tokio::test]
 async fn invalid_grpc_timeout_header_is_400() {
     let (_up, gw) = shapes().await;
     let answer = gw

@@ -81,6 +81,8 @@ async fn the_binary_fronts_a_foreign_service() {
             .args(["--listen", "127.0.0.1:0", "--descriptor-set"])
             .arg(set.path())
             .args(["--route", &format!("{LIBRARY}={}", upstream.url())])
+            // A service outside the mesh policy: plaintext, as behind a sidecar.
+            .args(["--mesh-mode", "sidecar"])
             .env("BAZAAR__TELEMETRY__LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
             .env_remove("BAZAAR_CONFIG")

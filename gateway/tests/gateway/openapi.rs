@@ -7,7 +7,7 @@ use bazaar_gateway::{Gateway, GatewayConfig, RouteInfo};
 use serde_json::Value;
 
 use crate::{
-    support::{config, descriptor_file, shapes},
+    support::{config, descriptor_file, shapes, sidecar},
     upstreams::{LIBRARY_SET, SHAPES_SET},
 };
 
@@ -99,11 +99,14 @@ fn assert_lists_every_route(spec: &Value, routes: &[RouteInfo]) {
 
 fn build(set: &[u8]) -> Gateway {
     let file = descriptor_file(set);
-    Gateway::build(&GatewayConfig {
-        descriptor_set: Some(PathBuf::from(file.path())),
-        upstream: Some("http://127.0.0.1:1".to_owned()),
-        ..config()
-    })
+    Gateway::build(
+        &GatewayConfig {
+            descriptor_set: Some(PathBuf::from(file.path())),
+            upstream: Some("http://127.0.0.1:1".to_owned()),
+            ..config()
+        },
+        &sidecar(),
+    )
     .expect("builds")
 }
 
@@ -213,7 +216,7 @@ async fn the_foreign_document_is_valid_and_complete() {
 /// service's default port) and documented; internal RPCs are not exposed.
 #[tokio::test]
 async fn bazaar_contracts_are_routed_and_documented() {
-    let gateway = Gateway::build(&config()).expect("Bazaar's contracts build");
+    let gateway = Gateway::build(&config(), &sidecar()).expect("Bazaar's contracts build");
     let routes = gateway.routes();
 
     let pool = gateway.pool();

@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 
-use bazaar_gateway::{Gateway, GatewayConfig, StartupError};
+use bazaar_gateway::{Gateway, GatewayConfig, StartupError, upstream::UpstreamError};
+use bazaar_mesh::MeshConfig;
+use bazaar_runtime::testing::mesh;
 
-use crate::support::{config as test_config, descriptor_file, spawn_config};
+use crate::support::{config as test_config, descriptor_file, sidecar, spawn_config};
 
 /// Compiles one proto file (importing `google/api/annotations.proto`) into an
 /// encoded descriptor set, as `protoc --include_imports` would.
@@ -32,7 +34,7 @@ fn build(set: &[u8]) -> Result<Gateway, StartupError> {
         upstream: Some("http://127.0.0.1:1".to_owned()),
         ..test_config()
     };
-    Gateway::build(&config)
+    Gateway::build(&config, &sidecar())
 }
 
 fn error_of(service: &str) -> String {
@@ -130,7 +132,7 @@ fn every_service_needs_an_upstream() {
         descriptor_set: Some(PathBuf::from(file.path())),
         ..test_config()
     };
-    let error = Gateway::build(&config)
+    let error = Gateway::build(&config, &sidecar())
         .err()
         .expect("no upstream")
         .to_string();
@@ -145,7 +147,7 @@ fn every_service_needs_an_upstream() {
         upstream: Some("http://127.0.0.1:1".to_owned()),
         ..test_config()
     };
-    let error = Gateway::build(&config)
+    let error = Gateway::build(&config, &sidecar())
         .err()
         .expect("unknown route")
         .to_string();
@@ -156,7 +158,7 @@ fn every_service_needs_an_upstream() {
         routes: vec!["test.v1.S".to_owned()],
         ..test_config()
     };
-    let error = Gateway::build(&config)
+    let error = Gateway::build(&config, &sidecar())
         .err()
         .expect("bad route")
         .to_string();
@@ -174,7 +176,7 @@ fn unreadable_descriptor_sets() {
         descriptor_set: Some(PathBuf::from("/nonexistent/set.bin")),
         ..test_config()
     };
-    let error = Gateway::build(&config)
+    let error = Gateway::build(&config, &sidecar())
         .err()
         .expect("missing file")
         .to_string();
@@ -204,4 +206,65 @@ async fn run_reports_start_up_errors() {
         ),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn proxyless_the_embedded_contracts_are_all_mesh_workloads() {
+    let gateway = Gateway::build(&test_config(), &mesh().config()).expect("in the mesh");
+    assert_eq!(gateway.routes().len(), 18);
+}
+
+#[tokio::test]
+async fn proxyless_a_service_outside_the_policy_stops_start_up_naming_it() {
+    let set = compile(
+        r#"service S { rpc Get(Req) returns (Res) { option (google.api.http) = {get: "/v1/x"}; } }"#,
+    );
+    let file = descriptor_file(&set);
+    let config = GatewayConfig {
+        descriptor_set: Some(PathBuf::from(file.path())),
+        upstream: Some("http://127.0.0.1:1".to_owned()),
+        ..test_config()
+    };
+    let error = Gateway::build(&config, &mesh().config())
+        .err()
+        .expect("not in the policy");
+    assert!(
+        matches!(&error, StartupError::Upstream(UpstreamError::NotInPolicy(s)) if s == "test.v1.S"),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("test.v1.S") && message.contains("--mesh-mode sidecar"),
+        "{message}"
+    );
+    // Behind a sidecar the same set is served in plaintext.
+    assert!(Gateway::build(&config, &sidecar()).is_ok());
+}
+
+#[tokio::test]
+async fn proxyless_without_certificates_stops_start_up_naming_the_file() {
+    let empty = tempfile::tempdir().expect("temp dir");
+    let error = Gateway::build(
+        &test_config(),
+        &MeshConfig {
+            certs_dir: empty.path().to_path_buf(),
+            ..MeshConfig::default()
+        },
+    )
+    .err()
+    .expect("no certificate")
+    .to_string();
+    assert!(error.contains("gateway.pem"), "{error}");
+
+    let error = Gateway::build(
+        &test_config(),
+        &MeshConfig {
+            policy_file: Some(PathBuf::from("/nonexistent/policy.yaml")),
+            ..mesh().config()
+        },
+    )
+    .err()
+    .expect("no policy")
+    .to_string();
+    assert!(error.contains("/nonexistent/policy.yaml"), "{error}");
 }

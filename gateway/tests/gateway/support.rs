@@ -3,6 +3,7 @@
 use std::{io::Write as _, net::SocketAddr, path::PathBuf, time::Duration};
 
 use bazaar_gateway::{Config, GatewayConfig};
+use bazaar_mesh::{MeshConfig, Mode};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
@@ -43,6 +44,15 @@ pub fn config() -> GatewayConfig {
     }
 }
 
+/// The mesh as under Istio: plaintext upstreams (the sidecar does mTLS), so
+/// the gateway fronts the test-only services outside the mesh policy.
+pub fn sidecar() -> MeshConfig {
+    MeshConfig {
+        mode: Mode::Sidecar,
+        ..MeshConfig::default()
+    }
+}
+
 /// Starts the gateway in front of `upstream`, serving `set`.
 pub async fn spawn_with(set: &[u8], tweak: impl FnOnce(&mut GatewayConfig)) -> Gateway {
     let file = descriptor_file(set);
@@ -54,13 +64,20 @@ pub async fn spawn_with(set: &[u8], tweak: impl FnOnce(&mut GatewayConfig)) -> G
     running
 }
 
-/// Starts the gateway with exactly `gateway` as its configuration.
+/// Starts the gateway with exactly `gateway` as its configuration, behind
+/// a sidecar.
 pub async fn spawn_config(gateway: GatewayConfig) -> Gateway {
+    spawn_in_mesh(gateway, sidecar()).await
+}
+
+/// Starts the gateway with `gateway` and `mesh` as its configuration.
+pub async fn spawn_in_mesh(gateway: GatewayConfig, mesh: MeshConfig) -> Gateway {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let (stop, stopped) = oneshot::channel::<()>();
     let config = Config {
         gateway,
+        mesh,
         ..Config::default()
     };
     let task = tokio::spawn(bazaar_gateway::run(config, listener, async {

@@ -7,9 +7,13 @@
 //! recovery worker (which never sees a card: without one, an order that has
 //! not been charged is compensated rather than charged).
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use bazaar_domain::Money;
+use bazaar_mesh::Retrier;
 use bazaar_proto::{
     payment::v1::{
         Card, ChargeRequest, LookupPaymentRequest, PaymentStatus, RefundRequest,
@@ -20,7 +24,6 @@ use bazaar_proto::{
         product_service_client::ProductServiceClient,
     },
 };
-use bazaar_mesh::Retrier;
 use bazaar_runtime::{
     client::{TracedChannel, never_delivered},
     service::{App, AppError},
@@ -209,22 +212,28 @@ impl<S: OrderStore> Saga<S> {
                 .collect(),
         };
         let reserved = self
-            .call((&self.product, &self.product_retries), request, |mut c, r| async move {
-                c.reserve_stock(r).await
-            })
+            .try_call(
+                (&self.product, &self.product_retries),
+                request,
+                |mut c, r| async move { c.reserve_stock(r).await },
+            )
             .await;
         let reservation = match reserved {
             Ok(response) => response.reservation.unwrap_or_default(),
             // Refusals hold no stock (reservations are all-or-nothing).
-            Err(status) if status.code() == Code::FailedPrecondition => {
+            Err(Failed { status, .. }) if status.code() == Code::FailedPrecondition => {
                 return self.finish_failed(order, status.message()).await;
             }
-            Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
+            Err(Failed { status, .. })
+                if matches!(status.code(), Code::NotFound | Code::InvalidArgument) =>
+            {
                 let step = self.finish_failed(order, status.message()).await?;
                 *error = Some(status);
                 return Ok(step);
             }
-            Err(status) if never_delivered(&status) => {
+            Err(Failed {
+                never_sent: true, ..
+            }) => {
                 let step = self
                     .finish_failed(order, "the product service is unavailable")
                     .await?;
@@ -233,7 +242,7 @@ impl<S: OrderStore> Saga<S> {
                 ));
                 return Ok(step);
             }
-            Err(status) => {
+            Err(Failed { status, .. }) => {
                 // The reservation may or may not exist: release it to be sure.
                 tracing::warn!(order_id = %order.id, %status, "stock reservation outcome unknown");
                 *error = Some(Status::unavailable(
@@ -280,9 +289,11 @@ impl<S: OrderStore> Saga<S> {
             card: Some(card.clone()),
         };
         let charged = self
-            .call((&self.payment, &self.payment_retries), request, |mut c, r| async move {
-                c.charge(r).await
-            })
+            .try_call(
+                (&self.payment, &self.payment_retries),
+                request,
+                |mut c, r| async move { c.charge(r).await },
+            )
             .await;
         match charged {
             Ok(response) => {
@@ -292,21 +303,23 @@ impl<S: OrderStore> Saga<S> {
                 };
                 self.paid(order, payment_id).await
             }
-            Err(status) if status.code() == Code::FailedPrecondition => {
+            Err(Failed { status, .. }) if status.code() == Code::FailedPrecondition => {
                 self.fail(order, status.message()).await
             }
-            Err(status) if status.code() == Code::InvalidArgument => {
+            Err(Failed { status, .. }) if status.code() == Code::InvalidArgument => {
                 let step = self.fail(order, "the card was refused as invalid").await?;
                 *error = Some(status);
                 Ok(step)
             }
-            Err(status) if never_delivered(&status) => {
+            Err(Failed {
+                never_sent: true, ..
+            }) => {
                 *error = Some(Status::unavailable(
                     "the payment service is unavailable; nothing was charged, retry later",
                 ));
                 self.fail(order, "the payment service is unavailable").await
             }
-            Err(status) => {
+            Err(Failed { status, .. }) => {
                 tracing::warn!(order_id = %order.id, %status, "charge failed; checking whether it happened");
                 let step = self.settle_charge_by_lookup(order, Some(&status)).await?;
                 if let Step::Moved(moved) = &step
@@ -332,9 +345,11 @@ impl<S: OrderStore> Saga<S> {
             idempotency_key: order.id.to_string(),
         };
         let found = self
-            .call((&self.payment, &self.payment_retries), request, |mut c, r| async move {
-                c.lookup_payment(r).await
-            })
+            .call(
+                (&self.payment, &self.payment_retries),
+                request,
+                |mut c, r| async move { c.lookup_payment(r).await },
+            )
             .await;
         match found {
             Ok(response) => {
@@ -388,9 +403,11 @@ impl<S: OrderStore> Saga<S> {
             order_id: order.id.to_string(),
         };
         let committed = self
-            .call((&self.product, &self.product_retries), request, |mut c, r| async move {
-                c.commit_reservation(r).await
-            })
+            .call(
+                (&self.product, &self.product_retries),
+                request,
+                |mut c, r| async move { c.commit_reservation(r).await },
+            )
             .await;
         match committed {
             Ok(_) => {
@@ -417,9 +434,11 @@ impl<S: OrderStore> Saga<S> {
             order_id: order.id.to_string(),
         };
         let released = self
-            .call((&self.product, &self.product_retries), request, |mut c, r| async move {
-                c.release_reservation(r).await
-            })
+            .call(
+                (&self.product, &self.product_retries),
+                request,
+                |mut c, r| async move { c.release_reservation(r).await },
+            )
             .await;
         match released {
             // NOT_FOUND: no reservation was ever made; nothing to hand back.
@@ -473,9 +492,11 @@ impl<S: OrderStore> Saga<S> {
             idempotency_key: format!("{purpose}-{}", order.id),
             reason: order.failure_reason.clone().unwrap_or_default(),
         };
-        self.call((&self.payment, &self.payment_retries), request, |mut c, r| async move {
-            c.refund(r).await
-        })
+        self.call(
+            (&self.payment, &self.payment_retries),
+            request,
+            |mut c, r| async move { c.refund(r).await },
+        )
         .await
         .map(drop)
     }
@@ -484,7 +505,7 @@ impl<S: OrderStore> Saga<S> {
     /// saga makes is idempotent (keyed by the order id), so retrying is safe.
     async fn call<C, Req, Resp, F, Fut>(
         &self,
-        (client, retrier): (&C, &Retrier),
+        dependency: (&C, &Retrier),
         request: Req,
         rpc: F,
     ) -> Result<Resp, Status>
@@ -494,11 +515,56 @@ impl<S: OrderStore> Saga<S> {
         F: Fn(C, Req) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<Resp>, Status>>,
     {
-        retrier
-            .call(|| rpc(client.clone(), request.clone()))
+        self.try_call(dependency, request, rpc)
             .await
-            .map(tonic::Response::into_inner)
+            .map_err(|failed| failed.status)
     }
+
+    /// [`Self::call`], also telling whether no try can have reached the
+    /// callee: only then did the call certainly have no effect there.
+    async fn try_call<C, Req, Resp, F, Fut>(
+        &self,
+        (client, retrier): (&C, &Retrier),
+        request: Req,
+        rpc: F,
+    ) -> Result<Resp, Failed>
+    where
+        C: Clone,
+        Req: Clone,
+        F: Fn(C, Req) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<Resp>, Status>>,
+    {
+        // The last try's status alone would hide an earlier try that got
+        // through before the breaker opened or the connection went away.
+        let maybe_sent = AtomicBool::new(false);
+        let outcome = retrier
+            .call(|| {
+                let attempt = rpc(client.clone(), request.clone());
+                let maybe_sent = &maybe_sent;
+                async move {
+                    let outcome = attempt.await;
+                    if !matches!(&outcome, Err(status) if never_delivered(status)) {
+                        maybe_sent.store(true, Ordering::Relaxed);
+                    }
+                    outcome
+                }
+            })
+            .await;
+        outcome
+            .map(tonic::Response::into_inner)
+            .map_err(|status| Failed {
+                never_sent: !maybe_sent.load(Ordering::Relaxed),
+                status,
+            })
+    }
+}
+
+/// A failed call to a dependency.
+struct Failed {
+    /// The last try's.
+    status: Status,
+    /// No try can have reached the callee.
+    never_sent: bool,
 }
 
 /// The id payment gave a charge: always one of its UUIDs, so anything else

@@ -15,6 +15,8 @@ use tokio::time::Instant;
 use tonic::{Code, Status, body::Body};
 use tower::BoxError;
 
+use super::NotSent;
+
 use crate::policy::CircuitBreaker;
 
 #[derive(Debug, Default)]
@@ -134,7 +136,7 @@ where
                     self.upstream,
                     left.as_millis()
                 ));
-                Box::pin(async move { Err(status.into()) })
+                Box::pin(async move { Err(NotSent(status).into()) })
             }
             Admit::Call { probe } => {
                 if probe {

@@ -12,6 +12,8 @@ use tokio::sync::Semaphore;
 use tonic::{Status, body::Body};
 use tower::BoxError;
 
+use super::NotSent;
+
 #[derive(Debug, Clone)]
 pub struct InFlightLimit<S> {
     inner: S,
@@ -47,7 +49,7 @@ where
         let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
             let status =
                 Status::unavailable(format!("too many requests in flight to {}", self.upstream));
-            return Box::pin(async move { Err(status.into()) });
+            return Box::pin(async move { Err(NotSent(status).into()) });
         };
         let call = self.inner.call(request);
         Box::pin(async move {

@@ -6,7 +6,7 @@ use sqlx::migrate::Migrator;
 
 static POSTGRES: Migrator = sqlx::migrate!("tests/migrations/postgres");
 static SQLITE: Migrator = sqlx::migrate!("tests/migrations/sqlite");
-const MIGRATIONS: Migrations = Migrations::PerBackend {
+pub const MIGRATIONS: Migrations = Migrations::PerBackend {
     postgres: &POSTGRES,
     sqlite: &SQLITE,
 };

@@ -4,6 +4,7 @@
 mod auth;
 mod config;
 mod db;
+mod mesh;
 mod server;
 mod support;
 mod telemetry;

@@ -12,7 +12,7 @@ use bazaar_proto::payment::v1::{
     payment_service_server::PaymentServiceServer,
 };
 use bazaar_runtime::{
-    client::{ClientConfig, traced_channel},
+    client::{ClientConfig, channel, traced},
     server::ServerConfig,
     telemetry::{self, TelemetryConfig},
 };
@@ -67,8 +67,9 @@ async fn trace_context_crosses_a_grpc_call_and_spans_are_exported_over_otlp() {
         b.add_service(PaymentServiceServer::new(Echo))
     })
     .await;
-    let mut client =
-        PaymentServiceClient::new(traced_channel(&ClientConfig::for_url(server.url())).unwrap());
+    let mut client = PaymentServiceClient::new(traced(
+        channel(&ClientConfig::for_url(server.url())).unwrap(),
+    ));
 
     let caller = tracing::info_span!("caller");
     let caller_trace_id = caller

@@ -132,13 +132,9 @@ async fn twenty_concurrent_retries_make_one_order_and_one_charge() {
         let calls: Vec<_> = (0..20)
             .map(|_| {
                 let request = as_user(place("same-key", &[(&mug, 2)], test_cards::APPROVED), &ada);
-                let channel = shop.order.as_ref().unwrap().url();
+                // A connection each, as separate gateway replicas would have.
+                let channel = shop.order.as_ref().unwrap().channel_as("gateway");
                 tokio::spawn(async move {
-                    let channel = tonic::transport::Channel::from_shared(channel)
-                        .unwrap()
-                        .connect()
-                        .await
-                        .unwrap();
                     bazaar_proto::order::v1::order_service_client::OrderServiceClient::new(channel)
                         .place_order(request)
                         .await
@@ -149,7 +145,11 @@ async fn twenty_concurrent_retries_make_one_order_and_one_charge() {
         let mut ids = Vec::new();
         for call in calls {
             let order = call.await.unwrap().unwrap();
-            assert_eq!(order.status(), OrderStatus::Confirmed, "{backend:?}");
+            assert_eq!(
+                order.status(),
+                OrderStatus::Confirmed,
+                "{backend:?}: {order:?}"
+            );
             ids.push(order.id);
         }
         ids.dedup();

@@ -54,7 +54,11 @@ fn crash_points() -> Vec<(&'static str, HaltPoint, bool)> {
 async fn every_order_ends_consistent_after_a_crash_at_any_step() {
     for backend in backends() {
         for (point, halt_at, keeps_the_sale) in crash_points() {
-            let mut shop = Shop::open(backend).await;
+            // A short lease: the fresh instance takes the order over soon.
+            let mut shop = Shop::open_with(backend, |config| {
+                config.settings.saga.lease = Duration::from_millis(300);
+            })
+            .await;
             let mug = shop.stock("MUG", 1_500, 10).await;
             let ada = shop.token("ada", Role::Customer);
 

@@ -1,5 +1,6 @@
 use std::{sync::Arc, time::Duration};
 
+use bazaar_mesh::MeshChannel;
 use bazaar_order::{Config as OrderConfig, Hooks};
 use bazaar_proto::{
     common::v1::Money,
@@ -18,18 +19,19 @@ use bazaar_proto::{
 };
 use bazaar_runtime::{
     auth::{AuthConfig, Role, TokenSigner},
-    client::{ClientConfig, RetryPolicy},
+    client::ClientConfig,
     db::Backend,
     server::ServerConfig,
     service::ServiceConfig,
-    testing::{Spawned, TestDatabase},
+    testing::{Spawned, TestDatabase, mesh},
 };
-use tonic::{Code, Request, transport::Channel};
+use tonic::{Code, Request};
 
 pub use bazaar_payment::processor::test_cards;
 pub use bazaar_runtime::testing::backends;
 
-/// product, payment and order, wired together and trusting one signing key.
+/// product, payment and order in the test mesh, wired together and trusting
+/// one signing key.
 pub struct Shop {
     pub signer: Arc<TokenSigner>,
     pub product: Spawned,
@@ -40,15 +42,16 @@ pub struct Shop {
     _databases: Vec<TestDatabase>,
 }
 
-/// A service's shared sections for a test: port 0, `database`, and only
-/// `signer`'s tokens accepted.
-fn shared(
+/// A service's shared sections for a test: port 0, `database`, the test
+/// mesh, and only `signer`'s tokens accepted.
+pub fn shared(
     mut defaults: ServiceConfig,
     database: &TestDatabase,
     signer: &TokenSigner,
 ) -> ServiceConfig {
     defaults.server = ServerConfig::default();
     defaults.database = database.config.clone();
+    defaults.mesh = mesh().config();
     defaults.auth = AuthConfig {
         jwks_url: None,
         keys: vec![signer.jwk().clone()],
@@ -71,22 +74,26 @@ impl Shop {
         let mut product_config = bazaar_product::config::Config::default();
         product_config.shared = shared(product_config.shared, &product_db, &signer);
         product_config.settings.seed_catalog = false;
-        let product = Spawned::start(|l, s| bazaar_product::run(product_config, l, s)).await;
+        let product =
+            Spawned::start_in_mesh("product", |l, s| bazaar_product::run(product_config, l, s))
+                .await;
         let mut payment_config = bazaar_payment::config::Config::default();
         payment_config.shared = shared(payment_config.shared, &payment_db, &signer);
         payment_config.settings.processor.slow_latency = Duration::from_millis(300);
-        let payment = Spawned::start(|l, s| bazaar_payment::run(payment_config, l, s)).await;
+        let payment =
+            Spawned::start_in_mesh("payment", |l, s| bazaar_payment::run(payment_config, l, s))
+                .await;
 
         let mut order_config = OrderConfig::default();
         order_config.shared = shared(order_config.shared, &order_db, &signer);
         let settings = &mut order_config.settings;
         settings.product = ClientConfig::for_url(product.url());
         settings.payment = ClientConfig::for_url(payment.url());
-        settings.retries = RetryPolicy {
-            max_attempts: 2,
-            backoff: Duration::from_millis(10),
-        };
-        settings.saga.lease = Duration::from_millis(300);
+        // Retries are the mesh policy's: 3 attempts within its budget.
+        // Longer than any checkout takes here (mTLS handshakes included, on a
+        // busy machine), so recovery never takes over a live request; the
+        // crash tests shorten it to recover quickly.
+        settings.saga.lease = Duration::from_secs(3);
         settings.saga.recovery_interval = Duration::from_millis(100);
         tweak(&mut order_config);
         let mut shop = Self {
@@ -121,7 +128,10 @@ impl Shop {
     pub async fn start_order(&mut self, hooks: Hooks) {
         let config = self.order_config.clone();
         self.order = Some(
-            Spawned::start(move |l, s| bazaar_order::run_with_hooks(config, l, s, hooks)).await,
+            Spawned::start_in_mesh("order", move |l, s| {
+                bazaar_order::run_with_hooks(config, l, s, hooks)
+            })
+            .await,
         );
     }
 
@@ -132,22 +142,24 @@ impl Shop {
             .0
     }
 
-    pub async fn orders(&self) -> OrderServiceClient<Channel> {
+    /// The order service as the REST gateway calls it.
+    pub async fn orders(&self) -> OrderServiceClient<MeshChannel> {
         OrderServiceClient::new(
             self.order
                 .as_ref()
                 .expect("order service running")
-                .channel()
-                .await,
+                .channel_as("gateway"),
         )
     }
 
-    pub async fn products(&self) -> ProductServiceClient<Channel> {
-        ProductServiceClient::new(self.product.channel().await)
+    /// The catalog as the REST gateway calls it.
+    pub async fn products(&self) -> ProductServiceClient<MeshChannel> {
+        ProductServiceClient::new(self.product.channel_as("gateway"))
     }
 
-    pub async fn payments(&self) -> PaymentServiceClient<Channel> {
-        PaymentServiceClient::new(self.payment.channel().await)
+    /// Payments as the order service sees them (LookupPayment is its alone).
+    pub async fn payments(&self) -> PaymentServiceClient<MeshChannel> {
+        PaymentServiceClient::new(self.payment.channel_as("order"))
     }
 
     /// Adds a product priced `price_minor` EUR with `stock` units.

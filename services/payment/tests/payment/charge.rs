@@ -54,19 +54,13 @@ async fn the_same_key_charges_once_even_when_sent_concurrently() {
         let service = Service::start(backend).await;
         let calls: Vec<_> = (0..20)
             .map(|_| {
-                let url = service.url.clone();
+                // A connection each, as separate order replicas would have.
+                let mut client = service.client_as("order");
                 tokio::spawn(async move {
-                    let channel = tonic::transport::Channel::from_shared(url)
-                        .unwrap()
-                        .connect()
+                    client
+                        .charge(charge("same", 1_000, test_cards::APPROVED))
                         .await
-                        .unwrap();
-                    bazaar_proto::payment::v1::payment_service_client::PaymentServiceClient::new(
-                        channel,
-                    )
-                    .charge(charge("same", 1_000, test_cards::APPROVED))
-                    .await
-                    .map(|r| r.into_inner().payment.unwrap().id)
+                        .map(|r| r.into_inner().payment.unwrap().id)
                 })
             })
             .collect();
@@ -242,14 +236,17 @@ async fn invalid_charges_name_every_bad_field() {
 #[tokio::test]
 async fn get_payment_is_for_admins_only() {
     let service = Service::start(bazaar_runtime::db::Backend::Sqlite).await;
-    let mut client = service.client().await;
-    let payment = client
+    let payment = service
+        .client()
+        .await
         .charge(charge("k", 1_000, test_cards::APPROVED))
         .await
         .unwrap()
         .into_inner()
         .payment
         .unwrap();
+    // GetPayment is the edge's (the REST gateway's) to call.
+    let mut client = service.client_as("gateway");
     let get = || GetPaymentRequest {
         payment_id: payment.id.clone(),
     };

@@ -1,6 +1,8 @@
 //! The payment service, started for real on port 0 against each database
-//! backend, driven with the generated gRPC client.
+//! backend in the test mesh, driven with the generated gRPC client as the
+//! workload a real caller would be.
 
 mod charge;
+mod mesh;
 mod refund;
 mod support;

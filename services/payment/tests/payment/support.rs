@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use bazaar_mesh::MeshChannel;
 use bazaar_payment::config::Config;
 use bazaar_proto::{
     common::v1::Money,
@@ -9,19 +10,19 @@ use bazaar_runtime::{
     auth::{AuthConfig, Role, TokenSigner},
     db::Backend,
     server::ServerConfig,
-    testing::{Spawned, TestDatabase},
+    testing::{Spawned, TestDatabase, mesh},
 };
-use tonic::{Request, transport::Channel};
+use tonic::Request;
 
 pub use bazaar_payment::processor::test_cards;
 pub use bazaar_runtime::db::testing::backends;
 
-/// A payment service running on its own fresh database.
+/// A payment service running in the test mesh on its own fresh database.
 pub struct Service {
     pub url: String,
     pub signer: TokenSigner,
     // Dropped before the database it uses.
-    _server: Spawned,
+    pub server: Spawned,
     pub database: TestDatabase,
 }
 
@@ -32,28 +33,32 @@ impl Service {
         let mut config = Config::default();
         config.shared.server = ServerConfig::default();
         config.shared.database = database.config.clone();
+        config.shared.mesh = mesh().config();
         config.shared.auth = AuthConfig {
             jwks_url: None,
             keys: vec![signer.jwk().clone()],
             ..AuthConfig::default()
         };
         config.settings.processor.slow_latency = Duration::from_millis(1_500);
-        let server = Spawned::start(|l, s| bazaar_payment::run(config, l, s)).await;
+        let server =
+            Spawned::start_in_mesh("payment", |l, s| bazaar_payment::run(config, l, s)).await;
         Self {
             url: server.url(),
             signer,
-            _server: server,
+            server,
             database,
         }
     }
 
-    pub async fn client(&self) -> PaymentServiceClient<Channel> {
-        let channel = Channel::from_shared(self.url.clone())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        PaymentServiceClient::new(channel)
+    /// A client as the order service, the one caller of Charge, Refund and
+    /// LookupPayment.
+    pub async fn client(&self) -> PaymentServiceClient<MeshChannel> {
+        self.client_as("order")
+    }
+
+    /// A client as the mesh workload `caller` (GetPayment is the edge's).
+    pub fn client_as(&self, caller: &str) -> PaymentServiceClient<MeshChannel> {
+        PaymentServiceClient::new(self.server.channel_as(caller))
     }
 
     pub fn token(&self, role: Role) -> String {

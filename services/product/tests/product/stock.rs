@@ -15,7 +15,7 @@ use tonic_types::StatusExt;
 use crate::support::{App, eur, product, reason, reserve, spawn_app, spawn_app_with};
 
 async fn reserved(app: &App, order_id: &str, items: &[(&str, i32)]) -> Reservation {
-    let mut client = app.client().await;
+    let mut client = app.stock_client();
     client
         .reserve_stock(reserve(order_id, items))
         .await
@@ -33,7 +33,7 @@ fn state(reservation: &Reservation) -> ReservationState {
 async fn a_hundred_concurrent_reservations_never_oversell() {
     for backend in backends() {
         let app = spawn_app(backend).await;
-        let client = app.client().await;
+        let client = app.stock_client();
         let scarce = app.create(product("HOT-1", "Hot Item", "deals", 10)).await;
 
         let mut calls = JoinSet::new();
@@ -72,7 +72,7 @@ async fn a_hundred_concurrent_reservations_never_oversell() {
 async fn a_reservation_is_all_or_nothing() {
     for backend in backends() {
         let app = spawn_app(backend).await;
-        let mut client = app.client().await;
+        let mut client = app.stock_client();
         let plenty = app.create(product("A-1", "Plenty", "deals", 10)).await;
         let scarce = app.create(product("B-1", "Scarce", "deals", 1)).await;
 
@@ -119,6 +119,7 @@ async fn a_reservation_keeps_the_price_and_name_it_was_made_at() {
     for backend in backends() {
         let app = spawn_app(backend).await;
         let mut client = app.client().await;
+        let mut stock = app.stock_client();
         let mug = app.create(product("MUG-1", "Mug", "kitchen", 10)).await;
 
         let first = reserved(&app, "order-1", &[(&mug.id, 2)]).await;
@@ -149,7 +150,7 @@ async fn a_reservation_keeps_the_price_and_name_it_was_made_at() {
             .expect("update");
         let retried = reserved(&app, "order-1", &[(&mug.id, 2)]).await;
         assert_eq!(retried, first, "{backend:?}");
-        let committed = client
+        let committed = stock
             .commit_reservation(CommitReservationRequest {
                 order_id: "order-1".into(),
             })
@@ -167,7 +168,7 @@ async fn a_reservation_keeps_the_price_and_name_it_was_made_at() {
 async fn repeating_a_reservation_returns_it_and_takes_stock_once() {
     for backend in backends() {
         let app = spawn_app(backend).await;
-        let client = app.client().await;
+        let client = app.stock_client();
         let mug = app.create(product("MUG-1", "Mug", "kitchen", 10)).await;
         let cup = app.create(product("CUP-1", "Cup", "kitchen", 10)).await;
         let items = [(mug.id.as_str(), 2), (cup.id.as_str(), 1)];
@@ -205,7 +206,7 @@ async fn repeating_a_reservation_returns_it_and_takes_stock_once() {
 async fn the_same_order_with_different_items_is_already_exists() {
     for backend in backends() {
         let app = spawn_app(backend).await;
-        let mut client = app.client().await;
+        let mut client = app.stock_client();
         let mug = app.create(product("MUG-1", "Mug", "kitchen", 10)).await;
         let cup = app.create(product("CUP-1", "Cup", "kitchen", 10)).await;
         reserved(&app, "order-1", &[(&mug.id, 2)]).await;
@@ -231,7 +232,7 @@ async fn the_same_order_with_different_items_is_already_exists() {
 async fn commit_then_release_returns_the_stock_once() {
     for backend in backends() {
         let app = spawn_app(backend).await;
-        let mut client = app.client().await;
+        let mut client = app.stock_client();
         let mug = app.create(product("MUG-1", "Mug", "kitchen", 10)).await;
         reserved(&app, "order-1", &[(&mug.id, 4)]).await;
         assert_eq!(app.stock(&mug.id).await, 6);
@@ -297,6 +298,7 @@ async fn a_reservation_outlives_its_deleted_product() {
     for backend in backends() {
         let app = spawn_app(backend).await;
         let mut client = app.client().await;
+        let mut stock = app.stock_client();
         let mug = app.create(product("MUG-1", "Mug", "kitchen", 10)).await;
         let held = reserved(&app, "order-1", &[(&mug.id, 2)]).await;
         client
@@ -308,7 +310,7 @@ async fn a_reservation_outlives_its_deleted_product() {
             .await
             .expect("delete");
 
-        let released = client
+        let released = stock
             .release_reservation(ReleaseReservationRequest {
                 order_id: "order-1".into(),
             })
@@ -330,7 +332,7 @@ async fn a_reservation_outlives_its_deleted_product() {
 async fn an_unknown_reservation_is_not_found() {
     for backend in backends() {
         let app = spawn_app(backend).await;
-        let mut client = app.client().await;
+        let mut client = app.stock_client();
         let commit = client
             .commit_reservation(CommitReservationRequest {
                 order_id: "nobody".into(),
@@ -358,7 +360,7 @@ async fn the_sweeper_returns_the_stock_of_expired_reservations() {
             config.settings.stock.sweep_interval = Duration::from_millis(50);
         })
         .await;
-        let mut client = app.client().await;
+        let mut client = app.stock_client();
         let mug = app.create(product("MUG-1", "Mug", "kitchen", 10)).await;
         reserved(&app, "order-1", &[(&mug.id, 4)]).await;
         reserved(&app, "order-2", &[(&mug.id, 1)]).await;
@@ -410,7 +412,7 @@ async fn a_late_commit_fails_even_before_the_sweeper_runs() {
             config.settings.stock.sweep_interval = Duration::from_secs(3_600);
         })
         .await;
-        let mut client = app.client().await;
+        let mut client = app.stock_client();
         let mug = app.create(product("MUG-1", "Mug", "kitchen", 10)).await;
         reserved(&app, "order-1", &[(&mug.id, 4)]).await;
         tokio::time::sleep(Duration::from_millis(5)).await;

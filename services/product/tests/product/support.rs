@@ -1,7 +1,8 @@
 //! Starting the service for a test, and small helpers for talking to it.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
+use bazaar_mesh::MeshChannel;
 use bazaar_product::config::Config;
 use bazaar_proto::{
     common::v1::Money,
@@ -14,12 +15,12 @@ use bazaar_runtime::{
     auth::{AuthConfig, Role, TokenSigner},
     db::Backend,
     server::ServerConfig,
-    testing::{Spawned, TestDatabase},
+    testing::{Spawned, TestDatabase, mesh},
 };
-use tonic::{Code, Request, Status, transport::Channel};
+use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
 
-pub type Client = ProductServiceClient<Channel>;
+pub type Client = ProductServiceClient<MeshChannel>;
 
 /// A running product service with its own database.
 pub struct App {
@@ -43,6 +44,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     let mut config = Config::default();
     config.shared.server = ServerConfig::default();
     config.shared.database = db.config.clone();
+    config.shared.mesh = mesh().config();
     config.shared.auth.keys = vec![signer.jwk().clone()];
     config.shared.auth.jwks_url = None;
     config.settings.seed_catalog = false;
@@ -58,7 +60,10 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
 }
 
 async fn start(config: Config) -> Spawned {
-    Spawned::start(|listener, shutdown| bazaar_product::run(config, listener, shutdown)).await
+    Spawned::start_in_mesh("product", |listener, shutdown| {
+        bazaar_product::run(config, listener, shutdown)
+    })
+    .await
 }
 
 impl App {
@@ -66,8 +71,25 @@ impl App {
         self.server.as_ref().expect("the service is running")
     }
 
+    /// A client as the edge (the REST gateway), the caller of the catalog
+    /// RPCs.
     pub async fn client(&self) -> Client {
-        ProductServiceClient::new(self.server().channel().await)
+        self.client_as("gateway")
+    }
+
+    /// A client as the order service, the one caller of the stock RPCs.
+    pub fn stock_client(&self) -> Client {
+        self.client_as("order")
+    }
+
+    /// A client as the mesh workload `caller`.
+    pub fn client_as(&self, caller: &str) -> Client {
+        ProductServiceClient::new(self.server().channel_as(caller))
+    }
+
+    /// Where the service listens, for clients outside the mesh.
+    pub fn addr(&self) -> SocketAddr {
+        self.server().addr
     }
 
     /// Stops the server gracefully; panics unless it stops cleanly.

@@ -214,7 +214,7 @@ async fn ids_must_be_uuids() {
 async fn bad_reservations_name_the_item() {
     for backend in backends() {
         let app = spawn_app(backend).await;
-        let mut client = app.client().await;
+        let mut client = app.stock_client();
         let mug = app.create(product("MUG-1", "Mug", "kitchen", 5)).await;
         let cup = app.create(product("CUP-1", "Cup", "kitchen", 5)).await;
 

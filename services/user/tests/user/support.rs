@@ -2,20 +2,21 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use bazaar_mesh::MeshChannel;
 use bazaar_proto::user::v1::{
     LoginRequest, RegisterRequest, User, user_service_client::UserServiceClient,
 };
 use bazaar_runtime::{
     db::Backend,
     server::ServerConfig,
-    testing::{Spawned, TestDatabase},
+    testing::{Spawned, TestDatabase, mesh},
 };
 use bazaar_user::config::{AdminConfig, Config, PasswordConfig, Settings, TokenConfig};
 use tempfile::TempDir;
-use tonic::{Request, Status, transport::Channel};
+use tonic::{Request, Status};
 use tonic_types::StatusExt as _;
 
-pub type Client = UserServiceClient<Channel>;
+pub type Client = UserServiceClient<MeshChannel>;
 
 pub const ADMIN_EMAIL: &str = "root@bazaar.test";
 pub const ADMIN_PASSWORD: &str = "admin-test-password";
@@ -44,6 +45,7 @@ impl TestEnv {
             ..ServerConfig::default()
         };
         config.shared.database = self.db.config.clone();
+        config.shared.mesh = mesh().config();
         config.settings = Settings {
             tokens: TokenConfig {
                 signing_key_file: self.key_file(),
@@ -77,11 +79,20 @@ impl TestEnv {
 
 /// The service with `config`, running in the background until stopped.
 pub async fn start(config: Config) -> Spawned {
-    Spawned::start(|listener, shutdown| bazaar_user::run(config, listener, shutdown)).await
+    Spawned::start_in_mesh("user", |listener, shutdown| {
+        bazaar_user::run(config, listener, shutdown)
+    })
+    .await
 }
 
+/// A client as the edge (the REST gateway), the caller of the account RPCs.
 pub async fn connect(server: &Spawned) -> Client {
-    UserServiceClient::new(server.channel().await)
+    connect_as(server, "gateway")
+}
+
+/// A client as the mesh workload `caller`.
+pub fn connect_as(server: &Spawned, caller: &str) -> Client {
+    UserServiceClient::new(server.channel_as(caller))
 }
 
 pub fn with_token<T>(message: T, token: &str) -> Request<T> {
