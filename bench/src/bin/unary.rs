@@ -225,7 +225,8 @@ async fn main() -> anyhow::Result<()> {
         .await
     };
     // The same certificate, without client authentication or anything else.
-    let bare_tls = Spawned::start(|listener, shutdown| {
+    // (Started "in the mesh" only so readiness is checked over TLS.)
+    let bare_tls = Spawned::start_in_mesh("payment", |listener, shutdown| {
         let credentials = mesh().credentials("payment");
         let key = credentials.current_key();
         let mut config = rustls::ServerConfig::builder_with_provider(bazaar_mesh::tls::provider())

@@ -4,6 +4,7 @@
 //! handler; a method the policy does not name is refused.
 
 use std::{
+    collections::{HashMap, HashSet},
     sync::Arc,
     task::{Context, Poll},
 };
@@ -11,12 +12,7 @@ use std::{
 use futures_util::future::{Either, Ready, ready};
 use tonic::{Status, body::Body};
 
-use crate::{
-    Mode,
-    identity::SpiffeId,
-    incoming::PeerInfo,
-    policy::{Decision, MeshPolicy},
-};
+use crate::{Mode, identity::SpiffeId, incoming::PeerInfo, policy::MeshPolicy};
 
 /// The mesh workload that made a request, for handlers and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,11 +28,59 @@ pub const FORWARDED_CLIENT_CERT: &str = "x-forwarded-client-cert";
 pub struct AuthzLayer {
     policy: Arc<MeshPolicy>,
     mode: Mode,
+    /// The policy's decisions, computed once: per method path, who may call.
+    rules: Arc<Rules>,
+}
+
+/// The policy, indexed for the request path.
+#[derive(Debug)]
+struct Rules {
+    /// SPIFFE ID → workload name, for this mesh's identities only.
+    workloads: HashMap<SpiffeId, Arc<str>>,
+    /// `/pkg.Service/Method` → the workloads allowed to call it.
+    methods: HashMap<String, HashSet<Arc<str>>>,
+    /// gRPC services open to every identity (health, reflection).
+    infrastructure: HashSet<String>,
+}
+
+impl Rules {
+    fn of(policy: &MeshPolicy) -> Self {
+        let workloads: HashMap<SpiffeId, Arc<str>> = policy
+            .workloads
+            .iter()
+            .filter_map(|w| Some((policy.identity(w)?, Arc::from(w.as_str()))))
+            .collect();
+        let name = |w: &str| workloads.values().find(|n| &***n == w).cloned();
+        let methods = policy
+            .services
+            .values()
+            .flat_map(|service| {
+                service.methods.iter().map(|(method, rules)| {
+                    let callers = policy
+                        .callers_of(rules)
+                        .into_iter()
+                        .filter_map(name)
+                        .collect();
+                    (format!("/{}/{method}", service.grpc_service), callers)
+                })
+            })
+            .collect();
+        Self {
+            methods,
+            infrastructure: policy.infrastructure.iter().cloned().collect(),
+            workloads,
+        }
+    }
 }
 
 impl AuthzLayer {
     pub fn new(policy: Arc<MeshPolicy>, mode: Mode) -> Self {
-        Self { policy, mode }
+        let rules = Arc::new(Rules::of(&policy));
+        Self {
+            policy,
+            mode,
+            rules,
+        }
     }
 
     /// The caller's identity as this mode establishes it.
@@ -62,28 +106,35 @@ impl AuthzLayer {
         let identity = self.identity(request).ok_or_else(|| {
             Status::unauthenticated("no workload identity: call with a mesh client certificate")
         })?;
-        let Some(workload) = self.policy.workload_of(&identity) else {
+        let Some(workload) = self.rules.workloads.get(&identity).cloned() else {
             tracing::warn!(caller = %identity, method = path, "refused a caller from outside the mesh");
             return Err(Status::permission_denied(format!(
                 "{identity} is not a workload of this mesh"
             )));
         };
+        let service = path
+            .strip_prefix('/')
+            .and_then(|p| p.split_once('/'))
+            .map_or("", |(service, _)| service);
+        let allowed = self.rules.infrastructure.contains(service)
+            || self
+                .rules
+                .methods
+                .get(path)
+                .is_some_and(|callers| callers.contains(&workload));
+        if allowed {
+            return Ok(Caller { workload, identity });
+        }
+        // The slow path, for the log: why it was refused.
         let (service, method) = path
             .strip_prefix('/')
             .and_then(|p| p.split_once('/'))
             .unwrap_or(("", ""));
-        match self.policy.decide(workload, service, method) {
-            Decision::Allow => Ok(Caller {
-                workload: workload.into(),
-                identity,
-            }),
-            decision => {
-                tracing::warn!(caller = %identity, method = path, ?decision, "refused by the mesh policy");
-                Err(Status::permission_denied(format!(
-                    "{workload} may not call {path}"
-                )))
-            }
-        }
+        let decision = self.policy.decide(&workload, service, method);
+        tracing::warn!(caller = %identity, method = path, ?decision, "refused by the mesh policy");
+        Err(Status::permission_denied(format!(
+            "{workload} may not call {path}"
+        )))
     }
 }
 

@@ -6,7 +6,10 @@
 use std::{
     future::Future,
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -26,6 +29,15 @@ struct State {
     probing: bool,
 }
 
+/// The state, with a lock-free fast path: a healthy upstream's calls only
+/// read one flag.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Set while there are failures to count or the circuit is open.
+    troubled: AtomicBool,
+    state: Mutex<State>,
+}
+
 /// What the breaker lets a call do.
 enum Admit {
     Call { probe: bool },
@@ -40,7 +52,7 @@ pub struct Breaker<S> {
     ejection: Duration,
     /// With one endpoint, ejecting it is ejecting 100 % of them.
     may_eject: bool,
-    state: Arc<Mutex<State>>,
+    state: Arc<Shared>,
 }
 
 impl<S> Breaker<S> {
@@ -56,7 +68,10 @@ impl<S> Breaker<S> {
     }
 
     fn admit(&self) -> Admit {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.state.troubled.load(Ordering::Acquire) {
+            return Admit::Call { probe: false };
+        }
+        let mut state = self.state.state.lock().unwrap_or_else(|e| e.into_inner());
         match state.open_until {
             None => Admit::Call { probe: false },
             Some(until) if Instant::now() < until => Admit::Refuse(until - Instant::now()),
@@ -71,21 +86,26 @@ impl<S> Breaker<S> {
 
 /// Records one outcome.
 fn record(
-    state: &Mutex<State>,
+    shared: &Shared,
     upstream: &str,
     threshold: u32,
     ejection: Duration,
     may_eject: bool,
     failed: bool,
 ) {
-    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+    if !failed && !shared.troubled.load(Ordering::Acquire) {
+        return;
+    }
+    let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
     if !failed {
         if state.open_until.is_some() {
             tracing::info!(upstream, "circuit closed: the probe succeeded");
         }
         *state = State::default();
+        shared.troubled.store(false, Ordering::Release);
         return;
     }
+    shared.troubled.store(true, Ordering::Release);
     state.consecutive_failures = state.consecutive_failures.saturating_add(1);
     let trips = state.probing || state.consecutive_failures >= threshold;
     if trips && may_eject {
