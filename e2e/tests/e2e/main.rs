@@ -17,6 +17,9 @@
 //!   run verbatim;
 //! - `launcher`: `make run`'s launcher reaches ready and leaves no process
 //!   behind, whether stopped by Ctrl-C or killed;
+//! - `deploy`: what ships, booted: an image `make image` builds, run from
+//!   its own root filesystem as its user; the Helm chart as rendered,
+//!   every Deployment started as a kubelet would, probes and a purchase;
 //! - `postgres`: the core journey on PostgreSQL when `TEST_DATABASE_URL` is
 //!   set.
 //!
@@ -25,6 +28,7 @@
 
 mod authz;
 mod binaries;
+mod deploy;
 mod grpc;
 mod journeys;
 mod launcher;
