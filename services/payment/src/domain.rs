@@ -3,7 +3,7 @@
 pub mod card;
 pub mod payment;
 
-pub use card::{Card, CardBrand, CardError, CardNumber, YearMonth};
+pub use card::{Card, CardBrand, CardError, CardNumber, FingerprintKey, YearMonth};
 pub use payment::{
     ChargeCommand, IdempotencyKey, Payment, PaymentId, PaymentStatus, Refund, RefundCommand,
     RefundId,

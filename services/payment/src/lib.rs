@@ -18,7 +18,10 @@ use tokio::net::TcpListener;
 
 pub use config::Config;
 
-use crate::{grpc::PaymentApi, processor::SimulatedProcessor, store::sql::SqlPaymentStore};
+use crate::{
+    domain::FingerprintKey, grpc::PaymentApi, processor::SimulatedProcessor,
+    store::sql::SqlPaymentStore,
+};
 
 pub async fn run(
     config: Config,
@@ -27,9 +30,19 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let app = App::start(config.shared, store::sql::MIGRATIONS).await?;
     let store = Arc::new(SqlPaymentStore::new(app.db().clone()));
-    let processor = SimulatedProcessor::new(config.settings.processor.slow_latency);
+    let settings = &config.settings.processor;
+    let fingerprints = FingerprintKey::new(settings.fingerprint_secret())
+        .map_err(|e| anyhow::anyhow!("processor.fingerprint_secret: {e}"))?;
+    // The simulator's ledger lives in the payment database, in its own table,
+    // standing in for the acquirer's records.
+    let processor = SimulatedProcessor::new(settings.slow_latency, app.db().clone());
     // Charge, Refund and LookupPayment carry no user token: the mesh policy
     // admits only the order service's identity to them.
-    let api = PaymentServiceServer::new(PaymentApi::new(store, processor));
+    let api = PaymentServiceServer::new(PaymentApi::new(
+        store,
+        processor,
+        fingerprints,
+        settings.pending_grace,
+    ));
     Ok(app.serve(api, listener, shutdown).await?)
 }

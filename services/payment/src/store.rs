@@ -22,12 +22,23 @@ pub enum Claim {
 }
 
 pub trait PaymentStore: Send + Sync + 'static {
-    /// Records a pending payment under the command's key, or returns the
-    /// payment already recorded under it.
+    /// Records a pending payment under the command's key, claimed by `token`,
+    /// or returns the payment already recorded under it.
     fn claim_charge(
         &self,
         command: &ChargeCommand,
+        fingerprint: &str,
+        token: &str,
     ) -> impl Future<Output = Result<Claim, ServiceError>> + Send;
+
+    /// Claims a pending payment for `token`, so that the caller who claimed
+    /// it before can no longer forget it. False when it is no longer pending
+    /// (settled, or forgotten).
+    fn take_over(
+        &self,
+        id: PaymentId,
+        token: &str,
+    ) -> impl Future<Output = Result<bool, ServiceError>> + Send;
 
     /// Records the processor's answer for a pending payment and returns the
     /// payment as stored (a concurrent caller's answer may have won).
@@ -38,11 +49,13 @@ pub trait PaymentStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Payment, ServiceError>> + Send;
 
     /// Forgets a pending payment the processor did not take money for, so the
-    /// key can be used again.
+    /// key can be used again, only while `token` still holds its claim: a
+    /// caller that took it over may be finishing it. True when forgotten.
     fn abandon_charge(
         &self,
         id: PaymentId,
-    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+        token: &str,
+    ) -> impl Future<Output = Result<bool, ServiceError>> + Send;
 
     fn get(
         &self,

@@ -1,8 +1,11 @@
 //! A card as far as Bazaar may know it. The full number and the CVC live only
 //! in memory for the length of one charge; only brand, last four digits and
-//! expiry are kept.
+//! expiry are kept, and a keyed fingerprint that tells cards apart.
 
 use std::fmt;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 /// Why a card, or one of its parts, is refused. The texts are the field
 /// violations callers see.
@@ -219,6 +222,35 @@ impl Card {
     pub(crate) fn digits(&self) -> &str {
         &self.number.0
     }
+
+    /// The card's keyed fingerprint: the same for the same number under one
+    /// key, and useless for finding the number without the key.
+    pub fn fingerprint(&self, key: &FingerprintKey) -> String {
+        let mut mac = key.0.clone();
+        mac.update(self.digits().as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// The secret key of card fingerprints (HMAC-SHA256 of the full number), so
+/// that two cards are told apart without the number being kept.
+#[derive(Clone)]
+pub struct FingerprintKey(Hmac<Sha256>);
+
+impl FingerprintKey {
+    pub fn new(secret: &str) -> Result<Self, hmac::digest::InvalidLength> {
+        Ok(Self(Hmac::new_from_slice(secret.as_bytes())?))
+    }
+}
+
+impl fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FingerprintKey(..)")
+    }
 }
 
 fn luhn_valid(digits: &str) -> bool {
@@ -258,6 +290,23 @@ fn month_of_day(days: i64) -> (u16, u8) {
 
 #[cfg(test)]
 mod calendar_tests {
+    #[test]
+    fn fingerprints_tell_cards_with_the_same_last_four_apart() {
+        let key = super::FingerprintKey::new("secret").unwrap();
+        let expiry = super::YearMonth::of(2099, 12);
+        let card = |n: &str| super::Card::new(super::CardNumber::parse(n).unwrap(), expiry);
+        let (a, b) = (card("4242424242424242"), card("4000000000024242"));
+        assert_eq!(a.last4(), b.last4());
+        assert_ne!(a.fingerprint(&key), b.fingerprint(&key));
+        assert_eq!(
+            a.fingerprint(&key),
+            card("4242 4242 4242 4242").fingerprint(&key)
+        );
+        let other_key = super::FingerprintKey::new("other").unwrap();
+        assert_ne!(a.fingerprint(&key), a.fingerprint(&other_key));
+        assert!(!a.fingerprint(&key).contains("4242424242"));
+    }
+
     #[test]
     fn days_map_to_the_right_month() {
         assert_eq!(super::month_of_day(0), (1970, 1));

@@ -57,6 +57,9 @@ pub struct Payment {
     pub card_last4: String,
     /// `MM/YYYY`.
     pub card_exp: String,
+    /// The card's keyed fingerprint; `''` for payments recorded before
+    /// fingerprints were.
+    pub card_fingerprint: String,
     /// The processor's reason code, for a declined payment only.
     pub decline_reason: Option<String>,
     pub refunds: Vec<Refund>,
@@ -65,11 +68,19 @@ pub struct Payment {
 }
 
 impl Payment {
-    /// True when `command` is the request this payment was first made for.
-    pub fn matches(&self, command: &ChargeCommand) -> bool {
+    /// True when `command`, whose card has `fingerprint`, is the request
+    /// this payment was first made for. The card is told by its fingerprint:
+    /// two cards may share last four digits and expiry.
+    pub fn matches(&self, command: &ChargeCommand, fingerprint: &str) -> bool {
+        let same_card = if self.card_fingerprint.is_empty() {
+            // Recorded before fingerprints: the best that was kept.
+            self.card_last4 == command.card.last4()
+        } else {
+            self.card_fingerprint == fingerprint
+        };
         self.order_id == command.order_id
             && self.amount == command.amount
-            && self.card_last4 == command.card.last4()
+            && same_card
             && self.card_exp == command.card.expiry()
     }
 

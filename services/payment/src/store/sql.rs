@@ -24,11 +24,11 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub const MIGRATIONS: Migrations = Migrations::Portable(&MIGRATOR);
 
 const SELECT_BY_ID: &str = "SELECT id, idempotency_key, order_id, currency_code, amount_minor, \
-     refunded_minor, status, card_brand, card_last4, card_exp, decline_reason, created_at, updated_at \
-     FROM payments WHERE id = $1";
+     refunded_minor, status, card_brand, card_last4, card_exp, card_fingerprint, decline_reason, \
+     created_at, updated_at FROM payments WHERE id = $1";
 const SELECT_BY_KEY: &str = "SELECT id, idempotency_key, order_id, currency_code, amount_minor, \
-     refunded_minor, status, card_brand, card_last4, card_exp, decline_reason, created_at, updated_at \
-     FROM payments WHERE idempotency_key = $1";
+     refunded_minor, status, card_brand, card_last4, card_exp, card_fingerprint, decline_reason, \
+     created_at, updated_at FROM payments WHERE idempotency_key = $1";
 
 #[derive(Debug, Clone)]
 pub struct SqlPaymentStore {
@@ -100,6 +100,7 @@ fn payment_from_row(row: &AnyRow) -> Result<Payment, ServiceError> {
             .ok_or_else(|| ServiceError::internal(format!("unknown card brand {brand:?}")))?,
         card_last4: row.try_get("card_last4")?,
         card_exp: row.try_get("card_exp")?,
+        card_fingerprint: row.try_get("card_fingerprint")?,
         decline_reason: optional_text(row, "decline_reason")?,
         refunds: Vec::new(),
         created_at: row.try_get("created_at")?,
@@ -159,13 +160,19 @@ async fn payment_in(
 }
 
 impl PaymentStore for SqlPaymentStore {
-    async fn claim_charge(&self, command: &ChargeCommand) -> Result<Claim, ServiceError> {
+    async fn claim_charge(
+        &self,
+        command: &ChargeCommand,
+        fingerprint: &str,
+        token: &str,
+    ) -> Result<Claim, ServiceError> {
         let now = now_micros();
         let id = PaymentId::generate();
         let inserted = sqlx::query(
             "INSERT INTO payments (id, idempotency_key, order_id, currency_code, amount_minor, \
-             refunded_minor, status, card_brand, card_last4, card_exp, decline_reason, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 0, 'pending', $6, $7, $8, '', $9, $9) \
+             refunded_minor, status, card_brand, card_last4, card_exp, card_fingerprint, claim_token, \
+             decline_reason, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 0, 'pending', $6, $7, $8, $9, $10, '', $11, $11) \
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(id.to_string())
@@ -176,6 +183,8 @@ impl PaymentStore for SqlPaymentStore {
         .bind(command.card.brand().as_str())
         .bind(command.card.last4())
         .bind(command.card.expiry())
+        .bind(fingerprint)
+        .bind(token)
         .bind(now)
         .execute(self.db.pool())
         .await?
@@ -192,6 +201,7 @@ impl PaymentStore for SqlPaymentStore {
                 card_brand: command.card.brand(),
                 card_last4: command.card.last4().to_owned(),
                 card_exp: command.card.expiry(),
+                card_fingerprint: fingerprint.to_owned(),
                 decline_reason: None,
                 refunds: Vec::new(),
                 created_at: now,
@@ -213,8 +223,8 @@ impl PaymentStore for SqlPaymentStore {
         // `''`: no decline reason (see `optional_text`).
         let (status, reason) = match outcome {
             Outcome::Approved => (PaymentStatus::Succeeded, ""),
-            Outcome::Declined(reason) => (PaymentStatus::Declined, *reason),
-            Outcome::Unavailable => {
+            Outcome::Declined(reason) => (PaymentStatus::Declined, reason.as_str()),
+            Outcome::Voided | Outcome::Unavailable => {
                 return Err(ServiceError::internal(
                     "an unavailable outcome is not final",
                 ));
@@ -226,8 +236,8 @@ impl PaymentStore for SqlPaymentStore {
             "UPDATE payments SET status = $1, decline_reason = $2, updated_at = $3 \
              WHERE id = $4 AND status = 'pending' \
              RETURNING id, idempotency_key, order_id, currency_code, amount_minor, \
-             refunded_minor, status, card_brand, card_last4, card_exp, decline_reason, \
-             created_at, updated_at",
+             refunded_minor, status, card_brand, card_last4, card_exp, card_fingerprint, \
+             decline_reason, created_at, updated_at",
         )
         .bind(status.as_str())
         .bind(reason)
@@ -245,12 +255,31 @@ impl PaymentStore for SqlPaymentStore {
         }
     }
 
-    async fn abandon_charge(&self, id: PaymentId) -> Result<(), ServiceError> {
-        sqlx::query("DELETE FROM payments WHERE id = $1 AND status = 'pending'")
-            .bind(id.to_string())
-            .execute(self.db.pool())
-            .await?;
-        Ok(())
+    async fn take_over(&self, id: PaymentId, token: &str) -> Result<bool, ServiceError> {
+        // `updated_at` too: a charge someone is finishing is not stale.
+        let taken = sqlx::query(
+            "UPDATE payments SET claim_token = $1, updated_at = $2 \
+             WHERE id = $3 AND status = 'pending'",
+        )
+        .bind(token)
+        .bind(now_micros())
+        .bind(id.to_string())
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        Ok(taken == 1)
+    }
+
+    async fn abandon_charge(&self, id: PaymentId, token: &str) -> Result<bool, ServiceError> {
+        let deleted = sqlx::query(
+            "DELETE FROM payments WHERE id = $1 AND status = 'pending' AND claim_token = $2",
+        )
+        .bind(id.to_string())
+        .bind(token)
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        Ok(deleted == 1)
     }
 
     async fn get(&self, id: PaymentId) -> Result<Option<Payment>, ServiceError> {

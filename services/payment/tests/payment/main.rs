@@ -3,6 +3,7 @@
 //! workload a real caller would be.
 
 mod charge;
+mod ledger;
 mod mesh;
 mod refund;
 mod support;

@@ -1,4 +1,4 @@
-use bazaar_proto::payment::v1::{PaymentStatus, RefundRequest};
+use bazaar_proto::payment::v1::{LookupPaymentRequest, PaymentStatus, RefundRequest};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -151,5 +151,46 @@ async fn declined_payments_and_other_currencies_cannot_be_refunded() {
             client.refund(unknown).await.unwrap_err().code(),
             Code::NotFound
         );
+    }
+}
+
+/// The contract the order service converges on: a full refund (no amount)
+/// of a payment already refunded in full, under a new key, is
+/// FAILED_PRECONDITION `NOTHING_TO_REFUND`, and the payment reads REFUNDED.
+#[tokio::test]
+async fn a_full_refund_of_a_fully_refunded_payment_is_nothing_to_refund() {
+    for backend in backends() {
+        let service = Service::start(backend).await;
+        let mut client = service.client().await;
+        let payment = client
+            .charge(charge("done", 1_000, test_cards::APPROVED))
+            .await
+            .unwrap()
+            .into_inner()
+            .payment
+            .unwrap();
+        client
+            .refund(refund(&payment.id, "by-hand", None))
+            .await
+            .unwrap();
+        let status = client
+            .refund(refund(&payment.id, "saga-cancel", None))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::FailedPrecondition, "{backend:?}");
+        assert_eq!(
+            status.get_details_error_info().unwrap().reason,
+            "NOTHING_TO_REFUND"
+        );
+        let looked_up = client
+            .lookup_payment(LookupPaymentRequest {
+                idempotency_key: "done".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .payment
+            .unwrap();
+        assert_eq!(looked_up.status(), PaymentStatus::Refunded);
     }
 }

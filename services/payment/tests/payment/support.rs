@@ -61,6 +61,15 @@ impl Service {
         PaymentServiceClient::new(self.server.channel_as(caller))
     }
 
+    /// A connection pool to the service's own database, to look at what it
+    /// and its processor recorded.
+    pub async fn sql(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.database.config.url)
+            .await
+            .unwrap()
+    }
+
     pub fn token(&self, role: Role) -> String {
         self.signer
             .issue("someone", &[role], Duration::from_secs(300))
@@ -101,4 +110,31 @@ pub fn charge(key: &str, minor: i64, number: &str) -> ChargeRequest {
         amount: eur(minor),
         card: card(number),
     }
+}
+
+/// How many captures the simulated processor's ledger holds under `key`.
+pub async fn captures(pool: &sqlx::AnyPool, key: &str) -> i64 {
+    use sqlx::Row;
+    sqlx::query(
+        "SELECT COUNT(*) AS n FROM processor_charges \
+         WHERE idempotency_key = $1 AND outcome = 'approved'",
+    )
+    .bind(key)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+    .try_get::<i64, _>("n")
+    .unwrap()
+}
+
+/// How many payments are recorded under `key`.
+pub async fn payments(pool: &sqlx::AnyPool, key: &str) -> i64 {
+    use sqlx::Row;
+    sqlx::query("SELECT COUNT(*) AS n FROM payments WHERE idempotency_key = $1")
+        .bind(key)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .try_get::<i64, _>("n")
+        .unwrap()
 }
