@@ -19,6 +19,7 @@ pub struct Settings {
     /// The payment service (charges).
     pub payment: ClientConfig,
     pub saga: SagaConfig,
+    pub watch: WatchConfig,
 }
 
 impl bazaar_runtime::service::Settings for Settings {
@@ -32,6 +33,7 @@ impl Default for Settings {
             product: ClientConfig::for_url("http://127.0.0.1:50052"),
             payment: ClientConfig::for_url("http://127.0.0.1:50054"),
             saga: SagaConfig::default(),
+            watch: WatchConfig::default(),
         }
     }
 }
@@ -58,6 +60,35 @@ impl Default for SagaConfig {
             lease: Duration::from_secs(30),
             recovery_interval: Duration::from_secs(5),
             duplicate_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The `[watch]` section: the bounds on WatchOrder streams.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WatchConfig {
+    /// Open watches per client connection; beyond, RESOURCE_EXHAUSTED.
+    pub per_connection: usize,
+    /// Open watches in this process; beyond, RESOURCE_EXHAUSTED.
+    pub total: usize,
+    /// How long one watch may last; it then ends and the client re-opens it.
+    #[serde(with = "humantime_serde")]
+    pub max_lifetime: Duration,
+    /// How often one shared poller re-reads the watched orders (once each,
+    /// however many watch them), to see what other replicas of the service
+    /// changed; changes made here reach watchers at once through events.
+    #[serde(with = "humantime_serde")]
+    pub replica_poll: Duration,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        Self {
+            per_connection: 100,
+            total: 1000,
+            max_lifetime: Duration::from_secs(600),
+            replica_poll: Duration::from_secs(2),
         }
     }
 }

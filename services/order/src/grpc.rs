@@ -8,6 +8,7 @@ mod parse;
 
 use std::{sync::Arc, time::Duration};
 
+use bazaar_mesh::PeerInfo;
 use bazaar_proto::order::v1::{
     self as pb, CancelOrderRequest, CancelOrderResponse, GetOrderRequest, GetOrderResponse,
     ListOrdersRequest, ListOrdersResponse, PlaceOrderRequest, PlaceOrderResponse, ShipOrderRequest,
@@ -18,33 +19,60 @@ use bazaar_runtime::{
     db::now_micros,
     status::ServiceError,
 };
-use tokio::sync::{broadcast::error::RecvError, mpsc};
+use tokio::sync::{broadcast::error::RecvError, mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::{
     config::SagaConfig,
     domain::{Order, OrderId, PageToken, SagaState},
-    saga::Saga,
+    drives::{Drives, reserve_by, within_deadline},
+    saga::{Driven, Saga},
     store::{Change, Created, NewOrder, OrderStore},
+    watches::Watches,
 };
 
-/// How often a watcher re-reads the order, to see changes made by other
-/// replicas of this service.
-const WATCH_POLL: Duration = Duration::from_secs(1);
+/// How often a repeated PlaceOrder re-reads the order it waits for.
+const SETTLE_POLL: Duration = Duration::from_millis(250);
 
 pub struct OrderApi<S> {
     saga: Arc<Saga<S>>,
+    drives: Drives<S>,
+    watches: Arc<Watches>,
     lease: Duration,
     duplicate_wait: Duration,
 }
 
 impl<S: OrderStore> OrderApi<S> {
-    pub fn new(saga: Arc<Saga<S>>, config: SagaConfig) -> Self {
+    pub fn new(
+        saga: Arc<Saga<S>>,
+        drives: Drives<S>,
+        watches: Arc<Watches>,
+        config: SagaConfig,
+    ) -> Self {
         Self {
             saga,
+            drives,
+            watches,
             lease: config.lease,
             duplicate_wait: config.duplicate_wait,
+        }
+    }
+
+    /// Drives `order` in a task of the service and waits for the outcome as
+    /// long as the request's deadline allows; past it, the order as it is
+    /// now (still PENDING, say) as `Err`, while the drive goes on without
+    /// the request.
+    async fn drive_detached(
+        &self,
+        order: Order,
+        card: Option<bazaar_proto::payment::v1::Card>,
+    ) -> Result<Result<Driven, Order>, ServiceError> {
+        let id = order.id;
+        let outcome = self.drives.start(order.clone(), card);
+        match within_deadline(outcome).await {
+            Some(driven) => driven.map(Ok),
+            None => Ok(Err(self.saga.store().get(id).await?.unwrap_or(order))),
         }
     }
 
@@ -67,9 +95,8 @@ impl<S: OrderStore> OrderApi<S> {
             None => order,
         };
         while current.state.in_flight() {
-            let wait = tokio::time::sleep_until(
-                deadline.min(tokio::time::Instant::now() + WATCH_POLL / 4),
-            );
+            let wait =
+                tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + SETTLE_POLL));
             tokio::select! {
                 event = events.recv() => match event {
                     Ok(changed) if changed.id == current.id => current = changed,
@@ -103,36 +130,73 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
         let customer_id = principal(&request)?.user_id.clone();
         let (command, card) = parse::place_order(request.into_inner())?;
         let lease = i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX);
-        let created = self
-            .saga
-            .store()
-            .create(NewOrder {
-                id: OrderId::generate(),
-                customer_id: &customer_id,
-                idempotency_key: command.idempotency_key.as_str(),
-                fingerprint: &command.fingerprint,
-                items: &command.items,
-                lease_until: now_micros().saturating_add(lease),
-            })
-            .await?;
-        let order = match created {
-            Created::New(order) => {
-                tracing::info!(order_id = %order.id, %customer_id, "order placed");
-                self.saga.events().publish(&order);
-                let driven = self.saga.drive(order, Some(&card)).await?;
-                if let Some(error) = driven.error {
-                    return Err(error);
+        let (saga, drives, fingerprint) = (
+            Arc::clone(&self.saga),
+            self.drives.clone(),
+            command.fingerprint.clone(),
+        );
+        let (tell, told) = oneshot::channel();
+        let reserve_by = reserve_by();
+        // Recorded and handed to its drive in one task of the service, so a
+        // request dropped at any point leaves no order recorded but undriven.
+        self.drives.spawn(async move {
+            let created = saga
+                .store()
+                .create(NewOrder {
+                    id: OrderId::generate(),
+                    customer_id: &customer_id,
+                    idempotency_key: command.idempotency_key.as_str(),
+                    fingerprint: &command.fingerprint,
+                    items: &command.items,
+                    lease_until: now_micros().saturating_add(lease),
+                })
+                .await;
+            let placed = match created {
+                Ok(Created::New(order)) => {
+                    tracing::info!(order_id = %order.id, %customer_id, "order placed");
+                    saga.events().publish(&order);
+                    let id = order.id;
+                    let (tell_driven, driven) = oneshot::channel();
+                    // The request hears of the order at once, and then of
+                    // the drive's outcome if it still waits.
+                    let _ = tell.send(Ok(Placed::New(id, driven)));
+                    let outcome = drives.drive(order, Some(card), reserve_by).await;
+                    let _ = tell_driven.send(outcome);
+                    return;
                 }
-                driven.order
-            }
-            Created::Existing(order) if order.fingerprint != command.fingerprint => {
+                Ok(Created::Existing(order)) => Ok(Placed::Existing(order)),
+                Err(error) => Err(error),
+            };
+            let _ = tell.send(placed);
+        });
+        let placed = within_deadline(told).await.ok_or_else(|| {
+            Status::deadline_exceeded(
+                "the order is being recorded; retry with the same idempotency key",
+            )
+        })??;
+        let order = match placed {
+            Placed::New(id, driven) => match within_deadline(driven).await {
+                Some(Ok(Driven {
+                    error: Some(error), ..
+                })) => return Err(error),
+                Some(Ok(Driven { order, .. })) => order,
+                Some(Err(error)) => return Err(error.into()),
+                // The drive goes on without the request: the order as it is.
+                None => self
+                    .saga
+                    .store()
+                    .get(id)
+                    .await?
+                    .ok_or_else(|| ServiceError::internal("a placed order vanished"))?,
+            },
+            Placed::Existing(order) if order.fingerprint != fingerprint => {
                 return Err(ServiceError::failed_precondition(
                     "IDEMPOTENCY_KEY_REUSED",
                     "this idempotency key was used for a different order",
                 )
                 .into());
             }
-            Created::Existing(order) => self.settled(order).await?,
+            Placed::Existing(order) => self.settled(order).await?,
         };
         Ok(Response::new(PlaceOrderResponse {
             order: Some((&order).into()),
@@ -226,7 +290,23 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
                     order
                 };
                 self.saga.events().publish(&cancelling);
-                let driven = self.saga.drive(cancelling, None).await?;
+                // A confirmed order's lease ran out long ago: take it, so the
+                // recovery worker does not drive the same cancellation too.
+                let lease = i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX);
+                self.saga
+                    .store()
+                    .renew_lease(cancelling.id, now_micros().saturating_add(lease))
+                    .await?;
+                let driven = match self.drive_detached(cancelling, None).await? {
+                    Ok(driven) => driven,
+                    // The drive outlasted the deadline and goes on: the order
+                    // as it is now is the answer.
+                    Err(order) => {
+                        return Ok(Response::new(CancelOrderResponse {
+                            order: Some((&order).into()),
+                        }));
+                    }
+                };
                 if driven.order.state != SagaState::Cancelled {
                     return Err(ServiceError::Unavailable(
                         "the cancellation is recorded and completes once payment and product are reachable".into(),
@@ -305,44 +385,81 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
         request: Request<WatchOrderRequest>,
     ) -> Result<Response<Self::WatchOrderStream>, Status> {
         let caller = principal(&request)?;
-        // Subscribe before reading, so no change falls between the two.
-        let mut events = self.saga.events().subscribe();
-        let order = self
-            .visible_order(caller, &request.get_ref().order_id)
-            .await?;
+        let id = parse::order_id(&request.get_ref().order_id)?;
+        let connection = request
+            .extensions()
+            .get::<PeerInfo>()
+            .and_then(|peer| peer.remote)
+            .or_else(|| request.remote_addr());
+        // Admitted (and so registered for changes) before the order is read,
+        // so no change falls between the two; the caps are checked before
+        // any read, so refused watches cost nothing.
+        let (ticket, mut latest) = self.watches.admit(connection, id)?;
+        // An order others already watch is known without a read (its
+        // customer never changes); only the first watcher of an order reads
+        // it, so a crowd of watchers costs one read, not one each.
+        let known = latest.borrow().clone();
+        let order = match known {
+            Some(order) if caller.may_access(&order.customer_id) => order,
+            Some(_) => return Err(ServiceError::NotFound(format!("order {id}")).into()),
+            None => {
+                let order = self
+                    .visible_order(caller, &request.get_ref().order_id)
+                    .await?;
+                self.watches.offer(&order);
+                order
+            }
+        };
+        let lifetime = self.watches.config().max_lifetime;
         let (sender, receiver) = mpsc::channel(16);
-        let store = Arc::clone(self.saga.store());
         tokio::spawn(async move {
-            let mut last = order;
+            // Held as long as the stream lives.
+            let _ticket = ticket;
+            let ends = tokio::time::sleep(lifetime);
+            tokio::pin!(ends);
+            let mut last = match latest.borrow_and_update().clone() {
+                Some(latest) => latest,
+                None => order,
+            };
             if sender.send(Ok(watched(&last))).await.is_err() {
                 return;
             }
-            let mut poll = tokio::time::interval(WATCH_POLL);
+            // SHIPPED, FAILED and CANCELLED end the watch: nothing changes
+            // after them. CONFIRMED does not (it can still be cancelled or
+            // shipped), so a confirmed order is watched until the lifetime
+            // ends, and the client re-opens the watch if it still cares.
             while !last.state.is_terminal() {
-                let next = tokio::select! {
-                    event = events.recv() => match event {
-                        Ok(changed) if changed.id == last.id => Some(changed),
-                        Ok(_) => None,
-                        Err(RecvError::Lagged(_) | RecvError::Closed) => store.get(last.id).await.ok().flatten(),
-                    },
-                    _ = poll.tick() => store.get(last.id).await.ok().flatten(),
-                    () = sender.closed() => return,
-                };
-                if let Some(next) = next
-                    && (next.state, next.updated_at) != (last.state, last.updated_at)
-                {
-                    // Customers see statuses; internal steps that do not
-                    // change the status are not news.
-                    let news = next.state.status() != last.state.status();
-                    last = next;
-                    if news && sender.send(Ok(watched(&last))).await.is_err() {
-                        return;
+                tokio::select! {
+                    changed = latest.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
                     }
+                    () = &mut ends => return,
+                    () = sender.closed() => return,
+                }
+                let Some(next) = latest.borrow_and_update().clone() else {
+                    continue;
+                };
+                // Customers see statuses; internal steps that do not change
+                // the status are not news.
+                let news = next.state.status() != last.state.status();
+                last = next;
+                if news && sender.send(Ok(watched(&last))).await.is_err() {
+                    return;
                 }
             }
         });
         Ok(Response::new(ReceiverStream::new(receiver)))
     }
+}
+
+/// What recording a new order gave.
+enum Placed {
+    /// A new order, and where its drive's outcome will be told.
+    New(OrderId, crate::drives::Outcome),
+    /// The customer used the key before; this is that order.
+    Existing(Order),
 }
 
 fn watched(order: &Order) -> WatchOrderResponse {

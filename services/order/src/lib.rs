@@ -7,11 +7,13 @@
 
 pub mod config;
 pub mod domain;
+pub mod drives;
 pub mod events;
 pub mod grpc;
 pub mod recovery;
 pub mod saga;
 pub mod store;
+pub mod watches;
 
 use std::{future::Future, sync::Arc};
 
@@ -23,7 +25,9 @@ pub use config::Config;
 #[cfg(feature = "testing")]
 pub use saga::hooks::{HaltPoint, Halted, Hooks, run_with_hooks};
 
-use crate::{grpc::OrderApi, saga::Saga, store::sql::SqlOrderStore};
+use crate::{
+    drives::Drives, grpc::OrderApi, saga::Saga, store::sql::SqlOrderStore, watches::Watches,
+};
 
 pub async fn run(
     config: Config,
@@ -40,12 +44,30 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()> + Send,
     prepare: impl FnOnce(Saga<SqlOrderStore>) -> Saga<SqlOrderStore>,
 ) -> anyhow::Result<()> {
+    let grace = config.shared.server.shutdown_grace;
     let mut app = App::start(config.shared, store::sql::MIGRATIONS).await?;
     let store = Arc::new(SqlOrderStore::new(app.db().clone()));
     let saga = Arc::new(prepare(Saga::connect(store, &app, &config.settings)?));
     let (recovering, timing) = (Arc::clone(&saga), config.settings.saga);
     app.spawn(move |stopped| recovery::run(recovering, timing, stopped));
-    let api = OrderApi::new(saga, timing);
+    // Held here, so that dropping this future (a crash) aborts the drives.
+    let (drives, _abort_drives) = Drives::new(Arc::clone(&saga), timing.lease);
+    let draining = drives.clone();
+    app.spawn(move |mut stopped| async move {
+        // The server has drained its requests; the drives they started get
+        // the grace period too.
+        if stopped.wait_for(|stopped| *stopped).await.is_ok() {
+            draining.shutdown(grace).await;
+        }
+    });
+    let watches = Watches::new(config.settings.watch);
+    let (feeding, events, store) = (
+        Arc::clone(&watches),
+        saga.events().clone(),
+        Arc::clone(saga.store()),
+    );
+    app.spawn(move |stopped| feeding.feed(events, store, stopped));
+    let api = OrderApi::new(saga, drives, watches, timing);
     Ok(app
         .serve(OrderServiceServer::new(api), listener, shutdown)
         .await?)

@@ -32,7 +32,7 @@ pub async fn run<S: OrderStore>(
             Ok(orders) => {
                 for order in orders {
                     let id = order.id;
-                    match saga.drive(order, None).await {
+                    match saga.drive_leased(order, None, None, config.lease).await {
                         Ok(driven) => tracing::info!(
                             order_id = %id,
                             state = driven.order.state.as_str(),

@@ -7,9 +7,12 @@
 //! recovery worker (which never sees a card: without one, an order that has
 //! not been charged is compensated rather than charged).
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
 
 use bazaar_domain::Money;
@@ -26,6 +29,7 @@ use bazaar_proto::{
 };
 use bazaar_runtime::{
     client::{TracedChannel, never_delivered},
+    db::now_micros,
     service::{App, AppError},
     status::ServiceError,
 };
@@ -130,17 +134,29 @@ impl<S: OrderStore> Saga<S> {
     }
 
     /// Drives `order` from its current state until it settles or blocks.
+    /// `reserve_by` is the deadline of the request that placed the order:
+    /// reserving stock (when nothing is held yet) gets at most what is left
+    /// of it, so no stock is taken for a caller that gave up (a reservation
+    /// cut short is released, never left half-done). No later step carries
+    /// it: the saga outlives the request.
     pub async fn drive(
         &self,
         mut order: Order,
         card: Option<&Card>,
+        reserve_by: Option<std::time::Instant>,
     ) -> Result<Driven, ServiceError> {
         let mut error = None;
         self.halt_after(order.state, order.id).await;
         loop {
             let step = match order.state {
                 SagaState::Reserving => match card {
-                    Some(_) => self.reserve(&order, &mut error).await?,
+                    Some(_) => match reserve_by {
+                        Some(deadline) => {
+                            bazaar_mesh::deadline::scope(deadline, self.reserve(&order, &mut error))
+                                .await?
+                        }
+                        None => self.reserve(&order, &mut error).await?,
+                    },
                     // Without the card there is no paying: hand back whatever
                     // the interrupted request may have reserved.
                     None => {
@@ -164,6 +180,35 @@ impl<S: OrderStore> Saga<S> {
                     order = next;
                 }
                 Step::Blocked(order) => return Ok(Driven { order, error }),
+            }
+        }
+    }
+
+    /// [`Self::drive`], renewing the order's lease for `lease` at a time
+    /// while it runs, so that recovery never takes over an order that is
+    /// being driven however long its steps take.
+    pub async fn drive_leased(
+        &self,
+        order: Order,
+        card: Option<&Card>,
+        reserve_by: Option<std::time::Instant>,
+        lease: Duration,
+    ) -> Result<Driven, ServiceError> {
+        let id = order.id;
+        let lease_micros = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
+        let period = (lease / 3).max(Duration::from_millis(10));
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        let drive = self.drive(order, card, reserve_by);
+        tokio::pin!(drive);
+        loop {
+            tokio::select! {
+                driven = &mut drive => return driven,
+                _ = renew.tick() => {
+                    let until = now_micros().saturating_add(lease_micros);
+                    if let Err(error) = self.store.renew_lease(id, until).await {
+                        tracing::warn!(order_id = %id, %error, "cannot renew the order's lease");
+                    }
+                }
             }
         }
     }
@@ -492,13 +537,51 @@ impl<S: OrderStore> Saga<S> {
             idempotency_key: format!("{purpose}-{}", order.id),
             reason: order.failure_reason.clone().unwrap_or_default(),
         };
-        self.call(
-            (&self.payment, &self.payment_retries),
-            request,
-            |mut c, r| async move { c.refund(r).await },
-        )
-        .await
-        .map(drop)
+        match self
+            .call(
+                (&self.payment, &self.payment_retries),
+                request,
+                |mut c, r| async move { c.refund(r).await },
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            // A refund made by other means (support, a chargeback) can
+            // leave nothing to give back; the target state is reached, so
+            // the saga moves on instead of blocking for good.
+            Err(status) if status.code() == Code::FailedPrecondition => {
+                if self.fully_refunded(order).await? {
+                    tracing::info!(order_id = %order.id, "the payment was already fully refunded");
+                    Ok(())
+                } else {
+                    Err(status)
+                }
+            }
+            Err(status) => Err(status),
+        }
+    }
+
+    /// Whether payment holds nothing more to give back for the order.
+    async fn fully_refunded(&self, order: &Order) -> Result<bool, Status> {
+        let request = LookupPaymentRequest {
+            idempotency_key: order.id.to_string(),
+        };
+        let found = self
+            .call(
+                (&self.payment, &self.payment_retries),
+                request,
+                |mut c, r| async move { c.lookup_payment(r).await },
+            )
+            .await?;
+        let Some(payment) = found.payment else {
+            return Ok(false);
+        };
+        let minor = |money: Option<&bazaar_proto::common::v1::Money>| {
+            money.map_or(0, |money| money.amount_minor)
+        };
+        Ok(payment.status() == PaymentStatus::Refunded
+            || (minor(payment.amount.as_ref()) > 0
+                && minor(payment.refunded_amount.as_ref()) >= minor(payment.amount.as_ref())))
     }
 
     /// One call to a dependency, retried within its budget. Every call the

@@ -74,6 +74,14 @@ pub trait OrderStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Order>, ServiceError>> + Send;
 
+    /// Extends the lease of an in-flight order that this process is driving,
+    /// so the recovery worker leaves it alone while the drive lasts.
+    fn renew_lease(
+        &self,
+        id: OrderId,
+        lease_until: i64,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
     /// Newest first, after `after`, of one customer or of everyone.
     fn list(
         &self,

@@ -4,6 +4,8 @@
 
 mod access;
 mod checkout;
+mod detached;
 mod recovery;
 mod resilience;
 mod support;
+mod watches;

@@ -66,6 +66,15 @@ impl Shop {
     }
 
     pub async fn open_with(backend: Backend, tweak: impl FnOnce(&mut OrderConfig)) -> Self {
+        Self::open_tuned(backend, |_| {}, tweak).await
+    }
+
+    /// [`Self::open_with`], also tuning the payment service.
+    pub async fn open_tuned(
+        backend: Backend,
+        tweak_payment: impl FnOnce(&mut bazaar_payment::config::Config),
+        tweak: impl FnOnce(&mut OrderConfig),
+    ) -> Self {
         let signer = Arc::new(TokenSigner::generate(&AuthConfig::default()).unwrap());
         let product_db = TestDatabase::create(backend).await;
         let payment_db = TestDatabase::create(backend).await;
@@ -80,6 +89,7 @@ impl Shop {
         let mut payment_config = bazaar_payment::config::Config::default();
         payment_config.shared = shared(payment_config.shared, &payment_db, &signer);
         payment_config.settings.processor.slow_latency = Duration::from_millis(300);
+        tweak_payment(&mut payment_config);
         let payment =
             Spawned::start_in_mesh("payment", |l, s| bazaar_payment::run(payment_config, l, s))
                 .await;
