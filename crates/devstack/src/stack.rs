@@ -270,10 +270,16 @@ impl Stack {
         set("MESH__CERTS_DIR", self.mesh_dir().display().to_string());
         set("DATABASE__URL", self.databases.url(service));
         match service {
-            Service::User => set(
-                "TOKENS__SIGNING_KEY_FILE",
-                self.data_dir.join("user-signing.key").display().to_string(),
-            ),
+            Service::User => {
+                set(
+                    "TOKENS__SIGNING_KEY_FILE",
+                    self.data_dir.join("user-signing.key").display().to_string(),
+                );
+                // Development mode: the well-known dev admin
+                // (admin@bazaar.local / bazaar-admin-dev, the service's
+                // defaults), which a production start never creates.
+                set("BOOTSTRAP_ADMIN__ENABLED", "true".to_owned());
+            }
             Service::Order => {
                 set("AUTH__JWKS_URL", self.url(Service::User));
                 set("PRODUCT__URL", self.url(Service::Product));
@@ -348,6 +354,16 @@ mod tests {
             "BAZAAR__TOKENS__SIGNING_KEY_FILE",
             "data/user-signing.key",
         );
+        // Development mode: the dev admin exists only under the launcher.
+        has(Service::User, "BAZAAR__BOOTSTRAP_ADMIN__ENABLED", "true");
+        for service in [Service::Product, Service::Order, Service::Payment] {
+            assert!(
+                !env(service)
+                    .iter()
+                    .any(|(k, _)| k.starts_with("BAZAAR__BOOTSTRAP_ADMIN")),
+                "{service:?}"
+            );
+        }
         has(
             Service::Payment,
             "BAZAAR__SERVER__LISTEN",

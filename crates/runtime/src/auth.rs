@@ -102,6 +102,11 @@ pub struct AuthConfig {
     pub jwks_url: Option<String>,
     #[serde(with = "humantime_serde")]
     pub jwks_refresh: Duration,
+    /// A token signed by a key the verifier does not know (the issuer
+    /// rotated its key) triggers a refetch of the JWK set, at most once per
+    /// this interval, so tokens with made-up key ids cannot flood the issuer.
+    #[serde(with = "humantime_serde")]
+    pub jwks_min_refetch: Duration,
     /// Keys trusted without asking the user service (pinned keys, tests).
     pub keys: Vec<Jwk>,
 }
@@ -114,6 +119,7 @@ impl Default for AuthConfig {
             clock_skew: Duration::from_secs(30),
             jwks_url: None,
             jwks_refresh: Duration::from_secs(300),
+            jwks_min_refetch: Duration::from_secs(10),
             keys: Vec::new(),
         }
     }

@@ -11,6 +11,26 @@ use crate::{
     store::{NewUser, UserStore},
 };
 
+/// Says how to get a first admin when none is configured: with the
+/// bootstrap admin off (the default outside `make run`), nobody is created.
+pub fn explain_disabled(admin: Option<&AdminConfig>) {
+    // A password set without `enabled` is a half-done configuration: say
+    // so louder than the usual hint.
+    if admin.is_some_and(|a| a.password != AdminConfig::DEV_PASSWORD) {
+        tracing::warn!(
+            "bootstrap_admin.password is set but bootstrap_admin.enabled is off, so no \
+             admin is created; set BAZAAR__BOOTSTRAP_ADMIN__ENABLED=true to create it"
+        );
+        return;
+    }
+    tracing::info!(
+        "no bootstrap admin is created (bootstrap_admin.enabled is off); to create \
+         one, start with BAZAAR__BOOTSTRAP_ADMIN__ENABLED=true, \
+         BAZAAR__BOOTSTRAP_ADMIN__EMAIL=<email> and \
+         BAZAAR__BOOTSTRAP_ADMIN__PASSWORD=<8 to 128 characters>"
+    );
+}
+
 /// Creates the configured admin unless an account already has its email.
 /// An existing account is left exactly as it is (its password and roles may
 /// have been changed on purpose since).

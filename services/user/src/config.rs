@@ -1,5 +1,5 @@
 //! The user service's configuration: the shared sections plus `[tokens]`,
-//! `[bootstrap_admin]` and `[password]`.
+//! `[bootstrap_admin]`, `[password]` and `[throttle]`.
 //!
 //! `auth.jwks_url` is ignored here: the user service signs the tokens, so it
 //! checks them with its own key instead of fetching its own JWK set.
@@ -7,6 +7,8 @@
 use std::{fmt, path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::throttle::ThrottleConfig;
 
 /// The user service's whole configuration.
 pub type Config = bazaar_runtime::service::Config<Settings>;
@@ -18,8 +20,11 @@ pub struct Settings {
     pub tokens: TokenConfig,
     /// An admin account created at start-up if no account has its email, so
     /// a fresh system can be administered. An existing account is left alone.
+    /// Off unless `bootstrap_admin.enabled` is set: the development launcher
+    /// (`make run`) and the chart set it, a bare production start does not.
     pub bootstrap_admin: Option<AdminConfig>,
     pub password: PasswordConfig,
+    pub throttle: ThrottleConfig,
 }
 
 impl bazaar_runtime::service::Settings for Settings {
@@ -33,6 +38,7 @@ impl Default for Settings {
             tokens: TokenConfig::default(),
             bootstrap_admin: Some(AdminConfig::default()),
             password: PasswordConfig::default(),
+            throttle: ThrottleConfig::default(),
         }
     }
 }
@@ -52,6 +58,12 @@ pub struct TokenConfig {
     /// or generated and written there (mode 0600) on first start, so tokens
     /// survive restarts.
     pub signing_key_file: PathBuf,
+    /// The key this one replaced, as a base64url seed: during a rotation
+    /// its public half is still published (and its tokens still accepted)
+    /// until they expire, while only the current key signs. Rotate by
+    /// restarting with the new key as `signing_key` and the old one here;
+    /// verifiers refetch the key set when they meet the new key id.
+    pub previous_signing_key: Option<String>,
 }
 
 impl Default for TokenConfig {
@@ -60,6 +72,7 @@ impl Default for TokenConfig {
             ttl: Duration::from_secs(3600),
             signing_key: None,
             signing_key_file: PathBuf::from("data/user-signing.key"),
+            previous_signing_key: None,
         }
     }
 }
@@ -73,6 +86,10 @@ impl fmt::Debug for TokenConfig {
                 &self.signing_key.as_ref().map(|_| "<redacted>"),
             )
             .field("signing_key_file", &self.signing_key_file)
+            .field(
+                "previous_signing_key",
+                &self.previous_signing_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -81,7 +98,10 @@ impl fmt::Debug for TokenConfig {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AdminConfig {
-    /// Off: no account is created (`BAZAAR__BOOTSTRAP_ADMIN__ENABLED=false`).
+    /// On: the account is created when missing
+    /// (`BAZAAR__BOOTSTRAP_ADMIN__ENABLED=true`). Off by default, so the
+    /// well-known development credentials never reach a deployment that did
+    /// not ask for them.
     pub enabled: bool,
     pub email: String,
     pub password: String,
@@ -96,7 +116,7 @@ impl AdminConfig {
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
-            enabled: true,
+            enabled: false,
             email: "admin@bazaar.local".to_owned(),
             password: Self::DEV_PASSWORD.to_owned(),
             display_name: "Admin".to_owned(),
@@ -128,6 +148,11 @@ pub struct PasswordConfig {
     pub iterations: u32,
     /// Lanes.
     pub parallelism: u32,
+    /// Hashes running at once; `0`: one per core.
+    pub max_concurrent: usize,
+    /// Hashes waiting for a slot at most; past it Login and Register answer
+    /// `RESOURCE_EXHAUSTED` at once, so a flood cannot queue without bound.
+    pub max_waiting: usize,
 }
 
 impl Default for PasswordConfig {
@@ -136,6 +161,8 @@ impl Default for PasswordConfig {
             memory_kib: 19_456,
             iterations: 2,
             parallelism: 1,
+            max_concurrent: 0,
+            max_waiting: 64,
         }
     }
 }
@@ -154,8 +181,12 @@ mod tests {
         let settings = config.settings;
         assert_eq!(settings.tokens.ttl, Duration::from_secs(3600));
         assert_eq!(
-            settings.bootstrap_admin.map(|a| a.email).as_deref(),
+            settings.bootstrap_admin.as_ref().map(|a| a.email.as_str()),
             Some("admin@bazaar.local")
+        );
+        assert!(
+            !settings.bootstrap_admin.is_some_and(|a| a.enabled),
+            "the dev admin is for development mode only"
         );
         assert_eq!(settings.password.memory_kib, 19_456);
     }
@@ -182,7 +213,9 @@ mod tests {
     fn secrets_are_not_printed() {
         let mut config = Config::default();
         config.settings.tokens.signing_key = Some("c2VjcmV0LXNlZWQ".into());
+        config.settings.tokens.previous_signing_key = Some("b2xkLXNlZWQ".into());
         let printed = format!("{config:?}");
+        assert!(!printed.contains("b2xkLXNlZWQ"), "{printed}");
         assert!(!printed.contains(AdminConfig::DEV_PASSWORD), "{printed}");
         assert!(!printed.contains("c2VjcmV0LXNlZWQ"), "{printed}");
     }

@@ -13,16 +13,18 @@ use bazaar_proto::user::v1::{
     UpdateUserResponse, user_service_server::UserService,
 };
 use bazaar_runtime::{
-    auth::{Principal, TokenSigner, principal},
+    auth::{Jwk, Principal, TokenSigner, principal},
     status::ServiceError,
 };
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
 
 use self::parse::{LoginAttempt, Registration, Update};
 use crate::{
     domain::{Role, Roles, User, UserId},
-    password::Passwords,
+    password::{HashError, Passwords},
     store::{NewUser, UserStore},
+    throttle::{Limit, Throttle, Throttled, account_key, client_address},
 };
 
 /// The one answer to bad credentials, whichever part was wrong.
@@ -33,7 +35,10 @@ pub struct UserApi<S> {
     store: S,
     passwords: Passwords,
     signer: Arc<TokenSigner>,
+    /// What GetJwks answers: the signer's key, then the previous one.
+    published: Vec<Jwk>,
     token_ttl: Duration,
+    throttle: Throttle,
 }
 
 impl<S: UserStore> UserApi<S> {
@@ -41,18 +46,59 @@ impl<S: UserStore> UserApi<S> {
         store: S,
         passwords: Passwords,
         signer: Arc<TokenSigner>,
+        published: Vec<Jwk>,
         token_ttl: Duration,
+        throttle: Throttle,
     ) -> Self {
         Self {
             store,
             passwords,
             signer,
+            published,
             token_ttl,
+            throttle,
         }
     }
 
     async fn existing(&self, id: UserId) -> Result<User, ServiceError> {
         self.store.get(id).await?.ok_or_else(no_such_user)
+    }
+}
+
+/// `RESOURCE_EXHAUSTED` with when to come back: whole seconds, rounded up,
+/// as `ErrorInfo` metadata `retry_after_seconds` and as `RetryInfo`.
+fn exhausted(reason: &str, message: &str, retry_after: Duration) -> Status {
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
+    let mut details = ErrorDetails::with_error_info(
+        reason,
+        bazaar_runtime::status::ERROR_DOMAIN,
+        [("retry_after_seconds".to_owned(), seconds.to_string())]
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>(),
+    );
+    details.set_retry_info(Some(Duration::from_secs(seconds)));
+    Status::with_error_details(Code::ResourceExhausted, message, details)
+}
+
+fn throttled(refused: Throttled) -> Status {
+    tracing::info!(limit = ?refused.limit, "attempt throttled");
+    exhausted(
+        "TOO_MANY_ATTEMPTS",
+        "too many attempts; try again later",
+        refused.retry_after,
+    )
+}
+
+fn hashing(error: HashError) -> Status {
+    match error {
+        // The slots free up within a hash's time (well under a second).
+        HashError::Saturated => exhausted(
+            "OVERLOADED",
+            "too many password checks in progress; try again shortly",
+            Duration::from_secs(1),
+        ),
+        HashError::Failed(error) => error.into(),
     }
 }
 
@@ -84,8 +130,22 @@ impl<S: UserStore> UserService for UserApi<S> {
         &self,
         request: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
+        let address = client_address(request.metadata(), request.remote_addr().map(|a| a.ip()));
         let registration = Registration::parse(request.into_inner())?;
-        let password_hash = self.passwords.hash(registration.password).await?;
+        // Every attempt counts, before the hash: a refused one costs no
+        // argon2 work, and neither does an email that is already taken.
+        let account = account_key(registration.email.as_str());
+        let keys = [
+            (Limit::RegistrationsPerAccount, account.as_str()),
+            (Limit::RegistrationsPerAddress, address.as_str()),
+        ];
+        self.throttle.check(&keys).map_err(throttled)?;
+        self.throttle.record(&keys);
+        let password_hash = self
+            .passwords
+            .hash(registration.password)
+            .await
+            .map_err(hashing)?;
         let user = self
             .store
             .create(NewUser {
@@ -106,7 +166,15 @@ impl<S: UserStore> UserService for UserApi<S> {
         &self,
         request: Request<LoginRequest>,
     ) -> Result<Response<LoginResponse>, Status> {
+        let address = client_address(request.metadata(), request.remote_addr().map(|a| a.ip()));
+        let account = account_key(&request.get_ref().email);
         let attempt = LoginAttempt::parse(request.into_inner())?;
+        let keys = [
+            (Limit::LoginFailuresPerAccount, account.as_str()),
+            (Limit::LoginFailuresPerAddress, address.as_str()),
+        ];
+        // Checked before the password, so a throttled guess is never tried.
+        self.throttle.check(&keys).map_err(throttled)?;
         let credentials = match &attempt.email {
             Some(email) => self.store.find_by_email(email).await?,
             None => None,
@@ -117,10 +185,19 @@ impl<S: UserStore> UserService for UserApi<S> {
         };
         // Always one argon2 verification, against the dummy hash when there
         // is no account, so the answer's timing says nothing either.
-        let verified = self.passwords.verify(attempt.password, hash).await?;
+        let verified = self
+            .passwords
+            .verify(attempt.password, hash)
+            .await
+            .map_err(hashing)?;
         let user = match user {
-            Some(user) if verified => user,
+            Some(user) if verified => {
+                self.throttle
+                    .forget(Limit::LoginFailuresPerAccount, &account);
+                user
+            }
             _ => {
+                self.throttle.record(&keys);
                 tracing::info!("login refused");
                 return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS.into()).into());
             }
@@ -200,7 +277,7 @@ impl<S: UserStore> UserService for UserApi<S> {
         _request: Request<GetJwksRequest>,
     ) -> Result<Response<GetJwksResponse>, Status> {
         Ok(Response::new(GetJwksResponse {
-            keys: vec![convert::json_web_key(self.signer.jwk())],
+            keys: self.published.iter().map(convert::json_web_key).collect(),
         }))
     }
 }

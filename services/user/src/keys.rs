@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use bazaar_runtime::auth::{AuthConfig, TokenSigner};
+use bazaar_runtime::auth::{AuthConfig, Jwk, TokenSigner};
 
 use crate::config::TokenConfig;
 
@@ -29,6 +29,24 @@ pub fn load_or_create(tokens: &TokenConfig, auth: &AuthConfig) -> anyhow::Result
         Err(error) => Err(error)
             .with_context(|| format!("cannot read the signing key file {}", path.display())),
     }
+}
+
+/// The keys to publish and accept: `current`'s, then the public half of
+/// `tokens.previous_signing_key` when set (and not the same key).
+pub fn published(
+    current: &TokenSigner,
+    tokens: &TokenConfig,
+    auth: &AuthConfig,
+) -> anyhow::Result<Vec<Jwk>> {
+    let mut keys = vec![current.jwk().clone()];
+    if let Some(seed) = &tokens.previous_signing_key {
+        let previous =
+            TokenSigner::from_seed_base64(seed, auth).context("tokens.previous_signing_key")?;
+        if previous.jwk() != current.jwk() {
+            keys.push(previous.jwk().clone());
+        }
+    }
+    Ok(keys)
 }
 
 fn create(path: &Path, auth: &AuthConfig) -> anyhow::Result<TokenSigner> {
@@ -127,6 +145,33 @@ mod tests {
         let signer = load_or_create(&tokens, &auth).unwrap();
         assert_eq!(signer.jwk(), configured.jwk());
         assert!(!tokens.signing_key_file.exists());
+    }
+
+    #[test]
+    fn the_previous_key_is_published_after_the_current_one() {
+        let auth = AuthConfig::default();
+        let (old, new) = (
+            TokenSigner::generate(&auth).unwrap(),
+            TokenSigner::generate(&auth).unwrap(),
+        );
+        let mut tokens = TokenConfig {
+            previous_signing_key: Some(old.seed_base64()),
+            ..TokenConfig::default()
+        };
+        let keys = published(&new, &tokens, &auth).unwrap();
+        assert_eq!(keys, [new.jwk().clone(), old.jwk().clone()]);
+        // The same key twice is published once.
+        tokens.previous_signing_key = Some(new.seed_base64());
+        assert_eq!(
+            published(&new, &tokens, &auth).unwrap(),
+            [new.jwk().clone()]
+        );
+        tokens.previous_signing_key = Some("not a key".into());
+        let error = published(&new, &tokens, &auth).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("tokens.previous_signing_key"),
+            "{error:#}"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod grpc;
 pub mod keys;
 pub mod password;
 pub mod store;
+pub mod throttle;
 
 use std::{future::Future, sync::Arc};
 
@@ -30,19 +31,31 @@ pub async fn run(
     let mut app = App::start(config.shared, store::MIGRATIONS).await?;
     let settings = config.settings;
     let signer = Arc::new(keys::load_or_create(&settings.tokens, app.auth_config())?);
+    let published = keys::published(&signer, &settings.tokens, app.auth_config())?;
     let passwords = Passwords::new(&settings.password).await?;
     let store = SqlUserStore::new(app.db().clone());
-    if let Some(admin) = settings.bootstrap_admin.as_ref().filter(|a| a.enabled) {
-        bootstrap::ensure_admin(&store, &passwords, admin).await?;
+    match settings.bootstrap_admin.as_ref() {
+        Some(admin) if admin.enabled => {
+            bootstrap::ensure_admin(&store, &passwords, admin).await?;
+        }
+        admin => bootstrap::explain_disabled(admin),
     }
     // Its own tokens are checked with its own key, so `auth.jwks_url` (the
     // other services' way to get that key) is not used here.
     // Which RPCs need a token (all but Register, Login, GetJwks) is the mesh
     // policy's to say.
     let verifier = TokenVerifier::new(app.auth_config());
-    verifier.set_keys([signer.jwk()])?;
+    verifier.set_keys(&published)?;
     app.verify_with(Arc::new(verifier));
-    let api = UserApi::new(store, passwords, signer, settings.tokens.ttl);
+    let throttle = throttle::Throttle::new(settings.throttle.clone());
+    let api = UserApi::new(
+        store,
+        passwords,
+        signer,
+        published,
+        settings.tokens.ttl,
+        throttle,
+    );
     Ok(app
         .serve(UserServiceServer::new(api), listener, shutdown)
         .await?)

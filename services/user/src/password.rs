@@ -1,10 +1,16 @@
 //! Password hashing with argon2id.
 //!
 //! Hashing is deliberately slow and memory-hungry, so it runs on the blocking
-//! pool (never on the async workers) and at most one hash per core runs at a
-//! time: a burst of logins queues instead of exhausting memory.
+//! pool (never on the async workers), at most `password.max_concurrent`
+//! hashes (one per core by default) run at a time, and at most
+//! `password.max_waiting` more wait for a slot: a burst of logins queues
+//! briefly, and past that is refused at once ([`HashError::Saturated`])
+//! instead of pinning every core and growing an unbounded queue.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
@@ -32,6 +38,29 @@ struct Inner {
     /// Bounds the hashes running at once; a permit lives as long as its
     /// blocking task, even if the request that started it gives up.
     permits: Arc<Semaphore>,
+    /// Hashes waiting for a permit now, and how many may.
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+/// Why a hash or a check did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every slot is busy and the queue is full; the caller may retry soon.
+    #[error("too many password checks are in progress")]
+    Saturated,
+    #[error(transparent)]
+    Failed(#[from] ServiceError),
+}
+
+/// Leaves the queue of waiting hashes when dropped, however the wait ends
+/// (a permit, or the request giving up).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,18 +90,23 @@ impl Passwords {
                 .map_err(|e| PasswordConfigError::Dummy(e.to_string()))?
                 .map_err(|e| PasswordConfigError::Dummy(e.to_string()))?
         };
-        let permits = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let permits = match config.max_concurrent {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 argon2,
                 dummy,
                 permits: Arc::new(Semaphore::new(permits)),
+                waiting: AtomicUsize::new(0),
+                max_waiting: config.max_waiting,
             }),
         })
     }
 
     /// An argon2id PHC string for `password`, with a fresh random salt.
-    pub async fn hash(&self, password: Password) -> Result<HashedPassword, ServiceError> {
+    pub async fn hash(&self, password: Password) -> Result<HashedPassword, HashError> {
         self.blocking(move |argon2| {
             hash_with(argon2, password.expose().as_bytes())
                 .map_err(|e| ServiceError::internal(format!("hashing a password failed: {e}")))
@@ -86,7 +120,7 @@ impl Passwords {
         &self,
         password: Password,
         hash: Option<HashedPassword>,
-    ) -> Result<bool, ServiceError> {
+    ) -> Result<bool, HashError> {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.inner.dummy.clone());
         let matches = self
@@ -102,15 +136,27 @@ impl Passwords {
         Ok(known && matches)
     }
 
-    /// Runs `work` on the blocking pool once a hashing slot is free.
+    /// Runs `work` on the blocking pool once a hashing slot is free, or
+    /// refuses it if the queue for slots is full.
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Argon2<'static>) -> Result<T, ServiceError> + Send + 'static,
-    ) -> Result<T, ServiceError> {
-        let permit = Arc::clone(&self.inner.permits)
-            .acquire_owned()
-            .await
-            .map_err(ServiceError::internal)?;
+    ) -> Result<T, HashError> {
+        let permits = &self.inner.permits;
+        let permit = match Arc::clone(permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let ahead = self.inner.waiting.fetch_add(1, Ordering::AcqRel);
+                let _waiting = Waiting(&self.inner.waiting);
+                if ahead >= self.inner.max_waiting {
+                    return Err(HashError::Saturated);
+                }
+                Arc::clone(permits)
+                    .acquire_owned()
+                    .await
+                    .map_err(ServiceError::internal)?
+            }
+        };
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -118,6 +164,7 @@ impl Passwords {
         })
         .await
         .map_err(ServiceError::internal)?
+        .map_err(HashError::Failed)
     }
 }
 
@@ -139,6 +186,7 @@ mod tests {
             memory_kib: 64,
             iterations: 1,
             parallelism: 1,
+            ..PasswordConfig::default()
         }
     }
 
@@ -181,6 +229,44 @@ mod tests {
     async fn no_account_never_verifies() {
         let passwords = Passwords::new(&cheap()).await.unwrap();
         assert!(!passwords.verify(password("anything"), None).await.unwrap());
+    }
+
+    /// One slot and one place in the queue: with the slot busy and the queue
+    /// taken, the next check is refused at once instead of waiting.
+    #[tokio::test]
+    async fn checks_beyond_the_queue_are_refused() {
+        let config = PasswordConfig {
+            // Slow enough that the first check still runs when the others
+            // arrive.
+            memory_kib: 64 * 1024,
+            iterations: 4,
+            max_concurrent: 1,
+            max_waiting: 1,
+            ..cheap()
+        };
+        let passwords = Passwords::new(&config).await.unwrap();
+        let running = tokio::spawn({
+            let passwords = passwords.clone();
+            async move { passwords.verify(password("a"), None).await }
+        });
+        // Let it take the slot.
+        while passwords.inner.permits.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let queued = tokio::spawn({
+            let passwords = passwords.clone();
+            async move { passwords.verify(password("b"), None).await }
+        });
+        while passwords.inner.waiting.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = passwords.verify(password("c"), None).await;
+        assert!(matches!(refused, Err(HashError::Saturated)), "{refused:?}");
+        // The running and the queued ones still finish.
+        assert!(!running.await.unwrap().unwrap());
+        assert!(!queued.await.unwrap().unwrap());
+        assert_eq!(passwords.inner.waiting.load(Ordering::Acquire), 0);
+        assert!(!passwords.verify(password("d"), None).await.unwrap());
     }
 
     #[tokio::test]

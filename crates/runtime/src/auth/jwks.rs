@@ -4,13 +4,14 @@ use std::{sync::Arc, time::Duration};
 
 use tonic::client::GrpcService;
 
-use super::{AuthConfig, Jwk, KeyError, TokenVerifier};
+use super::{AuthConfig, Jwk, KeyError, TokenVerifier, verifier::Refetch};
 
 /// A verifier for `config`: its pinned `keys` at once and, given the user
 /// service (reached at `auth.jwks_url`), its published keys, fetched in the
 /// background (retrying until the user service answers, then every
-/// `jwks_refresh`). Until the first fetch, tokens signed by unpinned keys are
-/// `UNAUTHENTICATED`.
+/// `jwks_refresh`, and early when a token names an unknown key, at most once
+/// per `jwks_min_refetch`). Until the first fetch, tokens signed by unpinned
+/// keys wait for it briefly, then are `UNAUTHENTICATED`.
 pub fn verifier_from_config<T>(
     config: &AuthConfig,
     user_service: Option<T>,
@@ -22,21 +23,27 @@ where
     <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
     T::Future: Send,
 {
-    let verifier = Arc::new(TokenVerifier::new(config));
+    let Some(channel) = user_service else {
+        let verifier = Arc::new(TokenVerifier::new(config));
+        verifier.set_keys(&config.keys)?;
+        return Ok(verifier);
+    };
+    let refetch = Arc::new(Refetch::new(config.jwks_min_refetch));
+    let verifier = Arc::new(TokenVerifier::refetching(config, Arc::clone(&refetch)));
     verifier.set_keys(&config.keys)?;
-    if let Some(channel) = user_service {
-        tokio::spawn(refresh_jwks(
-            Arc::downgrade(&verifier),
-            channel,
-            config.keys.clone(),
-            config.jwks_refresh,
-        ));
-    }
+    tokio::spawn(refresh_jwks(
+        Arc::downgrade(&verifier),
+        refetch,
+        channel,
+        config.keys.clone(),
+        config.jwks_refresh,
+    ));
     Ok(verifier)
 }
 
 async fn refresh_jwks<T>(
     verifier: std::sync::Weak<TokenVerifier>,
+    refetch: Arc<Refetch>,
     channel: T,
     pinned: Vec<Jwk>,
     every: Duration,
@@ -78,9 +85,13 @@ async fn refresh_jwks<T>(
                 wait
             }
         };
+        refetch.done();
         if verifier.strong_count() == 0 {
             return;
         }
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = refetch.asked() => {}
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use futures_util::future::{Either, Ready, ready};
+use futures_util::future::{BoxFuture, Either, Ready, ready};
 use tonic::{Status, server::NamedService};
 
 use bazaar_mesh::policy::{MethodPolicy, Role, ServicePolicy, UserToken};
@@ -67,18 +67,39 @@ impl AuthLayer {
         self
     }
 
-    fn authenticate(
-        &self,
-        path: &str,
-        headers: &http::HeaderMap,
-    ) -> Result<Option<Arc<Principal>>, Status> {
+    /// The caller, or the refusal; [`Decision::Refetch`] when the token
+    /// names a key not known yet, so the answer must wait for the issuer's
+    /// keys.
+    fn authenticate(&self, path: &str, headers: &http::HeaderMap) -> Decision {
         let public = self.public_methods.iter().any(|p| p == path);
         let token = match bearer_token(headers) {
             Ok(token) => token,
-            Err(_) if public => return Ok(None),
-            Err(error) => return Err(error.into()),
+            Err(_) if public => return Decision::Now(Ok(None)),
+            Err(error) => return Decision::Now(Err(error.into())),
         };
-        match self.verifier.verify(token) {
+        match self.verifier.verify_unless_stale(token) {
+            Some(verified) => Decision::Now(self.decide(path, public, verified)),
+            None => Decision::Refetch(token.to_owned()),
+        }
+    }
+
+    /// [`Self::authenticate`] after a refetch of the issuer's keys.
+    async fn authenticate_fresh(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> Result<Option<Arc<Principal>>, Status> {
+        let public = self.public_methods.iter().any(|p| p == path);
+        self.decide(path, public, self.verifier.verify_fresh(token).await)
+    }
+
+    fn decide(
+        &self,
+        path: &str,
+        public: bool,
+        verified: Result<Arc<Principal>, ServiceError>,
+    ) -> Result<Option<Arc<Principal>>, Status> {
+        match verified {
             Ok(principal) if self.admin_methods.iter().any(|p| p == path) => {
                 principal.require_admin()?;
                 Ok(Some(principal))
@@ -89,6 +110,12 @@ impl AuthLayer {
             Err(error) => Err(error.into()),
         }
     }
+}
+
+enum Decision {
+    Now(Result<Option<Arc<Principal>>, Status>),
+    /// The token, to check again once the issuer's keys are refetched.
+    Refetch(String),
 }
 
 fn bearer_token(headers: &http::HeaderMap) -> Result<&str, ServiceError> {
@@ -138,28 +165,58 @@ where
             http::Request<B>,
             Response = http::Response<tonic::body::Body>,
             Error = Infallible,
-        >,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
 {
     type Response = S::Response;
     type Error = Infallible;
-    type Future = Either<Ready<Result<Self::Response, Infallible>>, S::Future>;
+    /// Ready at once for most requests; boxed only for the few whose token
+    /// names an unknown key and must wait for the issuer's keys.
+    type Future = Either<
+        Either<Ready<Result<Self::Response, Infallible>>, S::Future>,
+        BoxFuture<'static, Result<Self::Response, Infallible>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        match self
+        let decision = self
             .layer
-            .authenticate(request.uri().path(), request.headers())
-        {
+            .authenticate(request.uri().path(), request.headers());
+        let decided = match decision {
+            Decision::Now(decided) => decided,
+            Decision::Refetch(token) => {
+                // The service polled ready is the one that must be called; a
+                // fresh clone takes its place for the next request.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let layer = self.layer.clone();
+                return Either::Right(Box::pin(async move {
+                    match layer.authenticate_fresh(request.uri().path(), &token).await {
+                        Ok(principal) => {
+                            if let Some(principal) = principal {
+                                request.extensions_mut().insert(principal);
+                            }
+                            inner.call(request).await
+                        }
+                        Err(status) => Ok(status.into_http()),
+                    }
+                }));
+            }
+        };
+        match decided {
             Ok(principal) => {
                 if let Some(principal) = principal {
                     request.extensions_mut().insert(principal);
                 }
-                Either::Right(self.inner.call(request))
+                Either::Left(Either::Right(self.inner.call(request)))
             }
-            Err(status) => Either::Left(ready(Ok(status.into_http()))),
+            Err(status) => Either::Left(Either::Left(ready(Ok(status.into_http())))),
         }
     }
 }

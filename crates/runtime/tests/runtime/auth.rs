@@ -4,8 +4,11 @@ use bazaar_proto::payment::v1::{
     GetPaymentRequest, LookupPaymentRequest, payment_service_client::PaymentServiceClient,
     payment_service_server::PaymentServiceServer,
 };
+use bazaar_proto::user::v1::{
+    self as user, user_service_server::UserService, user_service_server::UserServiceServer,
+};
 use bazaar_runtime::{
-    auth::{AuthConfig, AuthLayer, Claims, Role, TokenSigner, TokenVerifier},
+    auth::{AuthConfig, AuthLayer, Claims, Role, TokenSigner, TokenVerifier, verifier_from_config},
     server::ServerConfig,
 };
 use tonic::{Code, Request, Status};
@@ -225,4 +228,217 @@ fn a_remembered_token_stops_working_when_its_key_is_withdrawn() {
         verifier.verify(&token).is_err(),
         "the old key no longer vouches"
     );
+}
+
+/// An issuer's JWK set endpoint whose keys the test swaps, counting fetches.
+#[derive(Clone, Default)]
+struct Issuer {
+    keys: Arc<std::sync::Mutex<Vec<bazaar_runtime::auth::Jwk>>>,
+    fetches: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Issuer {
+    fn publish(&self, signers: &[&TokenSigner]) {
+        *self.keys.lock().unwrap() = signers.iter().map(|s| s.jwk().clone()).collect();
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tonic::async_trait]
+impl UserService for Issuer {
+    async fn register(
+        &self,
+        _: Request<user::RegisterRequest>,
+    ) -> Result<tonic::Response<user::RegisterResponse>, Status> {
+        Err(Status::unimplemented("stub"))
+    }
+    async fn login(
+        &self,
+        _: Request<user::LoginRequest>,
+    ) -> Result<tonic::Response<user::LoginResponse>, Status> {
+        Err(Status::unimplemented("stub"))
+    }
+    async fn get_me(
+        &self,
+        _: Request<user::GetMeRequest>,
+    ) -> Result<tonic::Response<user::GetMeResponse>, Status> {
+        Err(Status::unimplemented("stub"))
+    }
+    async fn get_user(
+        &self,
+        _: Request<user::GetUserRequest>,
+    ) -> Result<tonic::Response<user::GetUserResponse>, Status> {
+        Err(Status::unimplemented("stub"))
+    }
+    async fn update_user(
+        &self,
+        _: Request<user::UpdateUserRequest>,
+    ) -> Result<tonic::Response<user::UpdateUserResponse>, Status> {
+        Err(Status::unimplemented("stub"))
+    }
+    async fn get_jwks(
+        &self,
+        _: Request<user::GetJwksRequest>,
+    ) -> Result<tonic::Response<user::GetJwksResponse>, Status> {
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let keys = self
+            .keys
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|k| user::JsonWebKey {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x: k.x.clone(),
+                kid: k.kid.clone(),
+                alg: "EdDSA".into(),
+                r#use: "sig".into(),
+            })
+            .collect();
+        Ok(tonic::Response::new(user::GetJwksResponse { keys }))
+    }
+}
+
+/// The issuer's endpoint, and a verifier fed from it that has fetched once.
+async fn fed_verifier(issuer: &Issuer, min_refetch: Duration) -> (Running, Arc<TokenVerifier>) {
+    let server = start(ServerConfig::default(), |b| {
+        b.add_service(UserServiceServer::new(issuer.clone()))
+    })
+    .await;
+    let config = AuthConfig {
+        // Long: every fetch after the first is a refetch on an unknown key.
+        jwks_refresh: Duration::from_secs(3600),
+        jwks_min_refetch: min_refetch,
+        ..AuthConfig::default()
+    };
+    let verifier = verifier_from_config(&config, Some(channel(server.url()).await)).unwrap();
+    while issuer.fetches() == 0 || verifier.key_count() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (server, verifier)
+}
+
+fn token_of(signer: &TokenSigner, user: &str) -> String {
+    signer
+        .issue(user, &[Role::Customer], Duration::from_secs(60))
+        .unwrap()
+        .0
+}
+
+#[tokio::test]
+async fn a_token_of_a_rotated_key_is_accepted_at_its_first_check() {
+    let (old, new) = (signer(), signer());
+    let issuer = Issuer::default();
+    issuer.publish(&[&old]);
+    let (_server, verifier) = fed_verifier(&issuer, Duration::from_secs(10)).await;
+    let old_token = token_of(&old, "before");
+    assert_eq!(
+        verifier.verify_fresh(&old_token).await.unwrap().user_id,
+        "before"
+    );
+
+    // The issuer rotates: the new key signs, the old one is still published.
+    issuer.publish(&[&new, &old]);
+    let new_token = token_of(&new, "after");
+    assert_eq!(
+        verifier.verify_fresh(&new_token).await.unwrap().user_id,
+        "after"
+    );
+    assert_eq!(issuer.fetches(), 2, "one refetch, on the unknown key");
+    assert_eq!(
+        verifier.verify_fresh(&old_token).await.unwrap().user_id,
+        "before"
+    );
+    assert_eq!(issuer.fetches(), 2, "known keys need no fetch");
+}
+
+#[tokio::test]
+async fn refetches_on_unknown_keys_are_rate_limited() {
+    let issuer = Issuer::default();
+    issuer.publish(&[&signer()]);
+    let min_refetch = Duration::from_millis(400);
+    let (_server, verifier) = fed_verifier(&issuer, min_refetch).await;
+
+    // Made-up keys: the first one is worth a refetch, the flood after it
+    // within the interval is refused without asking the issuer again.
+    let first = verifier.verify_fresh(&token_of(&signer(), "x")).await;
+    assert_eq!(
+        first.unwrap_err().to_string(),
+        "unauthenticated: access token signed by an unknown key"
+    );
+    assert_eq!(issuer.fetches(), 2);
+    let flood: Vec<_> = (0..50).map(|_| token_of(&signer(), "x")).collect();
+    for token in &flood {
+        assert!(verifier.verify_fresh(token).await.is_err());
+    }
+    assert_eq!(issuer.fetches(), 2, "rate-limited");
+
+    // Past the interval a rotation is picked up again.
+    tokio::time::sleep(min_refetch).await;
+    let rotated = signer();
+    issuer.publish(&[&rotated]);
+    assert!(
+        verifier
+            .verify_fresh(&token_of(&rotated, "y"))
+            .await
+            .is_ok()
+    );
+    assert_eq!(issuer.fetches(), 3);
+}
+
+#[tokio::test]
+async fn concurrent_requests_of_a_new_key_share_one_refetch() {
+    let (old, new) = (signer(), signer());
+    let issuer = Issuer::default();
+    issuer.publish(&[&old]);
+    let (_server, verifier) = fed_verifier(&issuer, Duration::from_secs(10)).await;
+    issuer.publish(&[&new, &old]);
+    let token = token_of(&new, "many");
+    let mut checks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (verifier, token) = (Arc::clone(&verifier), token.clone());
+        checks.spawn(async move {
+            verifier
+                .verify_fresh(&token)
+                .await
+                .map(|p| p.user_id.clone())
+        });
+    }
+    for answer in checks.join_all().await {
+        assert_eq!(answer.unwrap(), "many");
+    }
+    assert_eq!(issuer.fetches(), 2);
+}
+
+/// Through the layer, as a service sees it: the first request with a token
+/// of the rotated key reaches the handler, no `UNAUTHENTICATED` first.
+#[tokio::test]
+async fn the_layer_waits_for_the_refetch_of_an_unknown_key() {
+    let (old, new) = (signer(), signer());
+    let issuer = Issuer::default();
+    issuer.publish(&[&old]);
+    let (_issuer_server, verifier) = fed_verifier(&issuer, Duration::from_secs(10)).await;
+    let layer = AuthLayer::new(verifier);
+    let server = start(ServerConfig::default(), |b| {
+        b.add_service(layer.layer(PaymentServiceServer::new(Echo)))
+    })
+    .await;
+    issuer.publish(&[&new, &old]);
+    let token = token_of(&new, "user-9");
+    assert_eq!(get_payment(&server, Some(&token)).await.unwrap(), "user-9");
+    assert_eq!(
+        get_payment(&server, Some(&token_of(&old, "user-8")))
+            .await
+            .unwrap(),
+        "user-8"
+    );
+    // A token of a key nobody publishes is still refused.
+    let status = get_payment(&server, Some(&token_of(&signer(), "user-7")))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
 }

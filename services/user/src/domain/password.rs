@@ -21,13 +21,13 @@ impl Password {
         Ok(Self(value))
     }
 
-    /// A password offered at login: only emptiness is an input error. Length
-    /// rules are not applied, so a wrong guess of any length is a wrong
-    /// password (`UNAUTHENTICATED`), not a hint about the policy.
+    /// A password offered at login: empty or longer than any password can
+    /// be (the same maximum as [`Self::parse`]) is an input error. The
+    /// minimum is not applied, so a short wrong guess is a wrong password
+    /// (`UNAUTHENTICATED`); the maximum is, so nobody can make the hasher
+    /// chew on megabytes per attempt, and it is public anyway.
     pub fn candidate(value: String) -> Result<Self, Invalid> {
-        if value.is_empty() {
-            return Err(Invalid("must not be empty"));
-        }
+        check_length(&value, Self::MAX_LEN, "must be at most 128 characters")?;
         Ok(Self(value))
     }
 
@@ -85,6 +85,15 @@ mod tests {
     fn a_login_candidate_needs_only_to_be_non_empty() {
         assert!(Password::candidate("short".into()).is_ok());
         assert!(Password::candidate(String::new()).is_err());
+    }
+
+    #[test]
+    fn a_login_candidate_is_bounded_like_a_new_password() {
+        assert!(Password::candidate("x".repeat(128)).is_ok());
+        assert_eq!(
+            Password::candidate("x".repeat(129)).unwrap_err().0,
+            "must be at most 128 characters"
+        );
     }
 
     #[test]

@@ -7,5 +7,7 @@ mod access;
 mod callers;
 mod persistence;
 mod registration;
+mod rotation;
 mod sessions;
 mod support;
+mod throttling;

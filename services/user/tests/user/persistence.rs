@@ -5,7 +5,10 @@ use bazaar_runtime::{
     auth::{AuthConfig, Jwk, TokenVerifier},
     db::{Database, testing::backends},
 };
-use bazaar_user::{config::AdminConfig, store::MIGRATIONS};
+use bazaar_user::{
+    config::{AdminConfig, Settings},
+    store::MIGRATIONS,
+};
 
 use crate::support::{
     ADMIN_EMAIL, ADMIN_PASSWORD, Client, PASSWORD, TestEnv, admin_token, connect, login, register,
@@ -172,6 +175,28 @@ async fn a_disabled_bootstrap_admin_is_not_created() {
             .await
             .unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unauthenticated, "{backend:?}");
+        drop(client);
+        app.stop().await.expect("clean shutdown");
+    }
+}
+
+/// A production start leaves the `[bootstrap_admin]` section at its
+/// defaults: neither the development admin nor any other is created.
+#[tokio::test]
+async fn a_start_without_admin_configuration_creates_no_admin() {
+    for backend in backends() {
+        let env = TestEnv::new(backend).await;
+        let mut config = env.config();
+        config.settings.bootstrap_admin = Settings::default().bootstrap_admin;
+        let app = start(config).await;
+        let mut client = connect(&app).await;
+        for (email, password) in [
+            ("admin@bazaar.local", AdminConfig::DEV_PASSWORD),
+            (ADMIN_EMAIL, ADMIN_PASSWORD),
+        ] {
+            let status = try_login(&mut client, email, password).await.unwrap_err();
+            assert_eq!(status.code(), tonic::Code::Unauthenticated, "{backend:?}");
+        }
         drop(client);
         app.stop().await.expect("clean shutdown");
     }

@@ -11,7 +11,9 @@ use bazaar_runtime::{
     server::ServerConfig,
     testing::{Spawned, TestDatabase, mesh},
 };
-use bazaar_user::config::{AdminConfig, Config, PasswordConfig, Settings, TokenConfig};
+use bazaar_user::config::{
+    AdminConfig, Config, PasswordConfig, Settings, ThrottleConfig, TokenConfig,
+};
 use tempfile::TempDir;
 use tonic::{Request, Status};
 use tonic_types::StatusExt as _;
@@ -61,7 +63,9 @@ impl TestEnv {
                 memory_kib: 64,
                 iterations: 1,
                 parallelism: 1,
+                ..PasswordConfig::default()
             },
+            throttle: ThrottleConfig::default(),
         };
         config
     }
