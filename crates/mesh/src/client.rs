@@ -54,6 +54,26 @@ impl From<BoxError> for CallError {
     }
 }
 
+impl CallError {
+    /// A failure that carries no gRPC status is the connection's (refused,
+    /// reset, closed mid-call): UNAVAILABLE, never tonic's UNKNOWN. The
+    /// original error stays the status's source, so [`never_sent`] still
+    /// sees a connect error in it.
+    fn unavailable_if_cut(error: BoxError) -> Self {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&*error);
+        while let Some(cause) = source {
+            if cause.is::<tonic::Status>() {
+                return Self(error);
+            }
+            source = cause.source();
+        }
+        let mut status =
+            tonic::Status::unavailable(format!("the upstream connection failed: {error}"));
+        status.set_source(Arc::from(error));
+        Self(Box::new(status))
+    }
+}
+
 impl std::error::Error for CallError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&*self.0)
@@ -124,9 +144,9 @@ impl Upstream {
         let stack = InFlightLimit::new(channel, &self.name, policy.circuit_breaker.max_requests);
         let stack = Breaker::new(stack, &self.name, &policy.circuit_breaker);
         let stack = RouteTimeout::new(stack, Arc::clone(policy));
-        Ok(BoxCloneSyncService::new(
-            stack.map_err(CallError as fn(BoxError) -> CallError),
-        ))
+        Ok(BoxCloneSyncService::new(stack.map_err(
+            CallError::unavailable_if_cut as fn(BoxError) -> CallError,
+        )))
     }
 
     /// The bare channel: HTTP/2, over mTLS when configured.

@@ -167,3 +167,35 @@ async fn an_expired_incoming_deadline_fails_the_call_as_deadline_exceeded() {
         "{status:?}"
     );
 }
+
+#[tokio::test]
+async fn a_broken_upstream_connection_is_unavailable_not_unknown() {
+    let certs = Certs::generate();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Completes the mTLS handshake, reads the start of the call, answers
+    // bytes that are not HTTP/2, then hangs up.
+    let acceptor = tokio_rustls::TlsAcceptor::from(certs.of("payment").server_config().unwrap());
+    tokio::spawn(async move {
+        for _ in 0..10 {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            if let Ok(mut tls) = acceptor.accept(tcp).await {
+                let mut buffer = [0u8; 64];
+                let _ = tokio::io::AsyncReadExt::read(&mut tls, &mut buffer).await;
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut tls, b"HTTP/1.1 400 Nope\r\n\r\n")
+                    .await;
+                drop(tls);
+            }
+        }
+    });
+    let status = check(&upstream(&certs, "order", "payment", addr))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        !bazaar_mesh::client::never_sent(&status),
+        "the request may have reached the upstream: {status:?}"
+    );
+}
