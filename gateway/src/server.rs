@@ -3,7 +3,7 @@
 //! connections after the shutdown signal, in-flight requests drain for at
 //! most the grace period.
 
-use std::{convert::Infallible, future::Future, sync::Arc, time::Duration};
+use std::{convert::Infallible, future::Future, sync::Arc};
 
 use hyper::service::service_fn;
 use hyper_util::{
@@ -31,15 +31,7 @@ pub async fn serve(
     tokio::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off, retry.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = bazaar_mesh::incoming::accept(&listener) => accepted,
             () = &mut shutdown => break,
         };
         // Small JSON answers must not wait for Nagle.

@@ -93,6 +93,20 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshaken connections waiting for the server to take them.
 const BACKLOG: usize = 128;
 
+/// The next connection on `listener`. A failed accept (out of descriptors
+/// and the like) is logged and retried after a short pause, not fatal.
+pub async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 /// Accepts on `listener` and yields connections whose handshake succeeded.
 /// The accept loop ends when the returned stream is dropped.
 pub fn incoming(
@@ -104,15 +118,7 @@ pub fn incoming(
     tokio::spawn(async move {
         loop {
             let (tcp, remote) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of descriptors and the like: back off, go on.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+                accepted = accept(&listener) => accepted,
                 () = sender.closed() => return,
             };
             let _ = tcp.set_nodelay(true);

@@ -81,6 +81,35 @@ pub enum ServerError {
     Probe(std::io::Error),
 }
 
+/// A generated gRPC server (possibly behind layers) that can be routed.
+pub trait GrpcService:
+    tower::Service<
+        http::Request<Body>,
+        Response = http::Response<Body>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + NamedService
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> GrpcService for S where
+    S: tower::Service<
+            http::Request<Body>,
+            Response = http::Response<Body>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// How a server takes part in the mesh.
 #[derive(Clone)]
 pub struct MeshServer {
@@ -135,16 +164,7 @@ impl ServerBuilder {
     }
 
     /// Adds a service; it reports SERVING from start until shutdown.
-    pub fn add_service<S>(mut self, service: S) -> Self
-    where
-        S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-            + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-    {
+    pub fn add_service<S: GrpcService>(mut self, service: S) -> Self {
         self.service_names.push(S::NAME);
         self.routes.add_service(service);
         self

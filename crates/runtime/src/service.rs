@@ -9,12 +9,11 @@
 //! (health, reflection, deadline, shedding) until shutdown, then stops the
 //! background work and closes the database.
 
-use std::{convert::Infallible, future::Future, net::SocketAddr, path::Path, pin::Pin, sync::Arc};
+use std::{future::Future, net::SocketAddr, path::Path, pin::Pin, sync::Arc};
 
 use figment::{Figment, providers::Serialized};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
-use tonic::{body::Body, server::NamedService};
 
 use bazaar_mesh::{
     Credentials, MeshConfig, MeshPolicy, Mode, Retrier, Upstream,
@@ -27,7 +26,7 @@ use crate::{
     client::{ClientConfig, Dependency, traced},
     config::{self, ConfigError},
     db::{Database, DatabaseConfig, DbError, Migrations},
-    server::{MeshServer, ServerBuilder, ServerConfig, ServerError},
+    server::{GrpcService, MeshServer, ServerBuilder, ServerConfig, ServerError},
     telemetry::TelemetryConfig,
 };
 
@@ -318,21 +317,12 @@ impl App {
     /// the database. In front of it: mTLS and the policy's authorization of
     /// the caller, then the policy's user-token rules for its methods; beside
     /// it health and reflection.
-    pub async fn serve<S>(
+    pub async fn serve<S: GrpcService>(
         mut self,
         service: S,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
-    ) -> Result<(), AppError>
-    where
-        S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-            + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-    {
+    ) -> Result<(), AppError> {
         let (_, rules) = self
             .mesh
             .policy

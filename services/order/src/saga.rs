@@ -386,16 +386,7 @@ impl<S: OrderStore> Saga<S> {
         order: &Order,
         charge_error: Option<&Status>,
     ) -> Result<Step, ServiceError> {
-        let request = LookupPaymentRequest {
-            idempotency_key: order.id.to_string(),
-        };
-        let found = self
-            .call(
-                (&self.payment, &self.payment_retries),
-                request,
-                |mut c, r| async move { c.lookup_payment(r).await },
-            )
-            .await;
+        let found = self.lookup_payment(order).await;
         match found {
             Ok(response) => {
                 let payment = response.payment.unwrap_or_default();
@@ -561,18 +552,25 @@ impl<S: OrderStore> Saga<S> {
         }
     }
 
-    /// Whether payment holds nothing more to give back for the order.
-    async fn fully_refunded(&self, order: &Order) -> Result<bool, Status> {
+    /// What payment recorded for the order's charge (its key is the order id).
+    async fn lookup_payment(
+        &self,
+        order: &Order,
+    ) -> Result<bazaar_proto::payment::v1::LookupPaymentResponse, Status> {
         let request = LookupPaymentRequest {
             idempotency_key: order.id.to_string(),
         };
-        let found = self
-            .call(
-                (&self.payment, &self.payment_retries),
-                request,
-                |mut c, r| async move { c.lookup_payment(r).await },
-            )
-            .await?;
+        self.call(
+            (&self.payment, &self.payment_retries),
+            request,
+            |mut c, r| async move { c.lookup_payment(r).await },
+        )
+        .await
+    }
+
+    /// Whether payment holds nothing more to give back for the order.
+    async fn fully_refunded(&self, order: &Order) -> Result<bool, Status> {
+        let found = self.lookup_payment(order).await?;
         let Some(payment) = found.payment else {
             return Ok(false);
         };
