@@ -75,32 +75,8 @@ impl PaymentService for Fixed {
 /// A TLS client of the bare server: trusts the mesh CA, checks the name,
 /// presents no certificate.
 fn tls_channel(addr: std::net::SocketAddr) -> Channel {
-    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
     let ca = mesh().config().certs_dir.join("ca.pem");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).expect("CA file") {
-        roots.add(cert.expect("CA")).expect("CA");
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(bazaar_mesh::tls::provider())
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("url")
-        .tcp_nodelay(true)
-        .connect_with_connector_lazy(tower::service_fn(move |_| {
-            let connector = connector.clone();
-            async move {
-                let tcp = tokio::net::TcpStream::connect(addr).await?;
-                tcp.set_nodelay(true)?;
-                let name = ServerName::try_from("localhost").expect("name");
-                let tls = connector.connect(name, tcp).await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
-            }
-        }))
+    bazaar_mesh::devcerts::anonymous_channel(&ca, addr).expect("a TLS channel")
 }
 
 /// How a client reaches a server under test.

@@ -147,3 +147,45 @@ pub fn ensure(dir: &Path, policy: &MeshPolicy) -> Result<bool, DevCertError> {
     DevCa::generate("Bazaar development mesh CA")?.write_all(dir, policy)?;
     Ok(true)
 }
+
+/// A TLS channel to `addr` that trusts the CA in `ca_pem` and checks the
+/// server's name (`localhost`) but presents no client certificate: the
+/// "anonymous TLS caller" that mesh servers must refuse.
+pub fn anonymous_channel(
+    ca_pem: &Path,
+    addr: std::net::SocketAddr,
+) -> Result<tonic::transport::Channel, crate::tls::TlsError> {
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
+    let unreadable = |source| crate::tls::TlsError::Read {
+        path: ca_pem.display().to_string(),
+        source,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(ca_pem).map_err(unreadable)? {
+        roots
+            .add(ca.map_err(unreadable)?)
+            .map_err(|e| crate::tls::TlsError::Trust(e.to_string()))?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| crate::tls::TlsError::Trust(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| crate::tls::TlsError::Trust(e.to_string()))?;
+    Ok(
+        endpoint.connect_with_connector_lazy(tower::service_fn(move |_| {
+            let connector = connector.clone();
+            async move {
+                let tcp = tokio::net::TcpStream::connect(addr).await?;
+                tcp.set_nodelay(true)?;
+                let name = ServerName::try_from("localhost")
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+                let tls = connector.connect(name, tcp).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+            }
+        })),
+    )
+}

@@ -65,30 +65,9 @@ async fn a_tls_client_without_a_certificate_is_refused() {
     let certs = Certs::generate();
     let server = serve(certs.of("payment")).await;
     // Trusts the mesh CA, verifies the server by name, presents nothing.
-    let mut roots = rustls::RootCertStore::empty();
-    use rustls::pki_types::{CertificateDer, pem::PemObject as _};
-    for ca in CertificateDer::pem_file_iter(certs.path().join("ca.pem")).unwrap() {
-        roots.add(ca.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(bazaar_mesh::tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let addr = server.addr;
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect_with_connector_lazy(tower::service_fn(move |_| {
-            let connector = connector.clone();
-            async move {
-                let tcp = tokio::net::TcpStream::connect(addr).await?;
-                let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-                let tls = connector.connect(name, tcp).await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
-            }
-        }));
+    let channel =
+        bazaar_mesh::devcerts::anonymous_channel(&certs.path().join("ca.pem"), server.addr)
+            .unwrap();
     let status = HealthClient::new(channel)
         .check(HealthCheckRequest::default())
         .await

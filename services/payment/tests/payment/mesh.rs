@@ -107,31 +107,10 @@ fn plaintext(service: &Service) -> PaymentServiceClient<Channel> {
 /// A TLS client that trusts the mesh CA and checks the server's name, but
 /// presents no certificate of its own.
 fn without_a_certificate(service: &Service) -> PaymentServiceClient<Channel> {
-    use rustls::pki_types::{CertificateDer, pem::PemObject as _};
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in CertificateDer::pem_file_iter(mesh().config().certs_dir.join("ca.pem")).unwrap() {
-        roots.add(ca.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(bazaar_mesh::tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let addr = service.server.addr;
-    let channel = Endpoint::from_shared(service.url.clone())
-        .unwrap()
-        .connect_with_connector_lazy(tower::service_fn(move |_| {
-            let connector = connector.clone();
-            async move {
-                let tcp = tokio::net::TcpStream::connect(addr).await?;
-                let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-                let tls = connector.connect(name, tcp).await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
-            }
-        }));
-    PaymentServiceClient::new(channel)
+    let ca = mesh().config().certs_dir.join("ca.pem");
+    PaymentServiceClient::new(
+        bazaar_mesh::devcerts::anonymous_channel(&ca, service.server.addr).unwrap(),
+    )
 }
 
 #[tokio::test]

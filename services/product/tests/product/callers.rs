@@ -45,31 +45,10 @@ fn plaintext(addr: SocketAddr) -> ProductServiceClient<Channel> {
 /// A TLS client that trusts the mesh CA and verifies the server, but
 /// presents no certificate of its own.
 fn without_certificate(addr: SocketAddr) -> ProductServiceClient<Channel> {
-    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
-    let mut roots = rustls::RootCertStore::empty();
     let ca = mesh().config().certs_dir.join("ca.pem");
-    for cert in CertificateDer::pem_file_iter(&ca).expect("the mesh CA") {
-        roots.add(cert.expect("a CA certificate")).expect("a root");
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(bazaar_mesh::tls::provider())
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .expect("url")
-        .connect_with_connector_lazy(tower::service_fn(move |_| {
-            let connector = connector.clone();
-            async move {
-                let tcp = tokio::net::TcpStream::connect(addr).await?;
-                let name = ServerName::try_from("localhost").expect("a server name");
-                let tls = connector.connect(name, tcp).await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
-            }
-        }));
-    ProductServiceClient::new(channel)
+    ProductServiceClient::new(
+        bazaar_mesh::devcerts::anonymous_channel(&ca, addr).expect("an anonymous TLS channel"),
+    )
 }
 
 /// A client as `order`, but with a certificate of another CA written to
