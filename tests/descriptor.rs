@@ -70,6 +70,26 @@ const EXPECTED: &[(&str, &str, Option<Binding>)] = &[
     ),
     (
         "bazaar.user.v1.UserService",
+        "ChangePassword",
+        Some(("POST", "/v1/users/me:changePassword", "*")),
+    ),
+    (
+        "bazaar.user.v1.UserService",
+        "ResetPassword",
+        Some(("POST", "/v1/users/{user_id}:resetPassword", "*")),
+    ),
+    (
+        "bazaar.user.v1.UserService",
+        "RefreshToken",
+        Some(("POST", "/v1/tokens:refresh", "*")),
+    ),
+    (
+        "bazaar.user.v1.UserService",
+        "Logout",
+        Some(("POST", "/v1/tokens:revoke", "*")),
+    ),
+    (
+        "bazaar.user.v1.UserService",
         "GetJwks",
         Some(("GET", "/v1/jwks", "")),
     ),

@@ -229,7 +229,7 @@ async fn bazaar_contracts_are_routed_and_documented() {
         .filter(|m| m.options().has_extension(&http))
         .map(|m| format!("{}/{}", m.parent_service().full_name(), m.name()))
         .collect();
-    assert_eq!(annotated.len(), 18, "{annotated:?}");
+    assert_eq!(annotated.len(), 22, "{annotated:?}");
     for rpc in &annotated {
         assert!(routes.iter().any(|r| r.rpc == *rpc), "{rpc} is not routed");
     }

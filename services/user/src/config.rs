@@ -49,8 +49,14 @@ impl Default for Settings {
 #[serde(default)]
 pub struct TokenConfig {
     /// How long an access token is accepted after it is issued.
+    /// Short, so roles a token carries are at most this stale: a refresh
+    /// reads them again.
     #[serde(with = "humantime_serde")]
     pub ttl: Duration,
+    /// How long a refresh token is accepted after it is issued; each use
+    /// replaces it with a new one.
+    #[serde(with = "humantime_serde")]
+    pub refresh_ttl: Duration,
     /// The Ed25519 private key as a base64url seed (32 bytes), e.g. from a
     /// secret. Wins over `signing_key_file`.
     pub signing_key: Option<String>,
@@ -69,7 +75,8 @@ pub struct TokenConfig {
 impl Default for TokenConfig {
     fn default() -> Self {
         Self {
-            ttl: Duration::from_secs(3600),
+            ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             signing_key: None,
             signing_key_file: PathBuf::from("data/user-signing.key"),
             previous_signing_key: None,
@@ -81,6 +88,7 @@ impl fmt::Debug for TokenConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenConfig")
             .field("ttl", &self.ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
             .field(
                 "signing_key",
                 &self.signing_key.as_ref().map(|_| "<redacted>"),
@@ -179,7 +187,11 @@ mod tests {
         assert_eq!(config.shared.server.listen.port(), 50051);
         assert_eq!(config.shared.database.url, "sqlite://data/user.db");
         let settings = config.settings;
-        assert_eq!(settings.tokens.ttl, Duration::from_secs(3600));
+        assert_eq!(settings.tokens.ttl, Duration::from_secs(15 * 60));
+        assert_eq!(
+            settings.tokens.refresh_ttl,
+            Duration::from_secs(30 * 24 * 3600)
+        );
         assert_eq!(
             settings.bootstrap_admin.as_ref().map(|a| a.email.as_str()),
             Some("admin@bazaar.local")

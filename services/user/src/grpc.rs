@@ -7,23 +7,27 @@ mod parse;
 
 use std::{sync::Arc, time::Duration};
 
+use base64::Engine as _;
 use bazaar_proto::user::v1::{
-    GetJwksRequest, GetJwksResponse, GetMeRequest, GetMeResponse, GetUserRequest, GetUserResponse,
-    LoginRequest, LoginResponse, RegisterRequest, RegisterResponse, UpdateUserRequest,
-    UpdateUserResponse, user_service_server::UserService,
+    ChangePasswordRequest, ChangePasswordResponse, GetJwksRequest, GetJwksResponse, GetMeRequest,
+    GetMeResponse, GetUserRequest, GetUserResponse, LoginRequest, LoginResponse, LogoutRequest,
+    LogoutResponse, RefreshTokenRequest, RefreshTokenResponse, RegisterRequest, RegisterResponse,
+    ResetPasswordRequest, ResetPasswordResponse, UpdateUserRequest, UpdateUserResponse,
+    user_service_server::UserService,
 };
 use bazaar_runtime::{
     auth::{Jwk, Principal, TokenSigner, principal},
     status::ServiceError,
 };
+use sha2::{Digest as _, Sha256};
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
-use self::parse::{LoginAttempt, Registration, Update};
+use self::parse::{LoginAttempt, PasswordChange, PasswordReset, Registration, Update};
 use crate::{
     domain::{Role, Roles, User, UserId},
     password::{HashError, Passwords},
-    store::{NewUser, UserStore},
+    store::{NewRefresh, NewUser, UserStore},
     throttle::{Limit, Throttle, Throttled, account_key, client_address},
 };
 
@@ -38,6 +42,7 @@ pub struct UserApi<S> {
     /// What GetJwks answers: the signer's key, then the previous one.
     published: Vec<Jwk>,
     token_ttl: Duration,
+    refresh_ttl: Duration,
     throttle: Throttle,
 }
 
@@ -48,6 +53,7 @@ impl<S: UserStore> UserApi<S> {
         signer: Arc<TokenSigner>,
         published: Vec<Jwk>,
         token_ttl: Duration,
+        refresh_ttl: Duration,
         throttle: Throttle,
     ) -> Self {
         Self {
@@ -56,7 +62,47 @@ impl<S: UserStore> UserApi<S> {
             signer,
             published,
             token_ttl,
+            refresh_ttl,
             throttle,
+        }
+    }
+
+    /// An access token for `user` with its roles as they are now.
+    fn access_token(&self, user: &User) -> Result<(String, prost_types::Timestamp), Status> {
+        let (token, claims) = self.signer.issue(
+            &user.id.to_string(),
+            &user.roles.to_claims(),
+            self.token_ttl,
+        )?;
+        Ok((token, seconds(claims.exp)))
+    }
+
+    /// A new refresh token: what the client gets, and what is stored.
+    fn new_refresh(&self, user_id: Option<UserId>) -> Result<(String, NewRefresh), Status> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| ServiceError::internal(format!("no randomness for a token: {e}")))?;
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let ttl = i64::try_from(self.refresh_ttl.as_micros()).unwrap_or(i64::MAX);
+        let record = NewRefresh {
+            hash: refresh_hash(&token),
+            user_id,
+            expire_time: bazaar_runtime::db::now_micros().saturating_add(ttl),
+        };
+        Ok((token, record))
+    }
+
+    /// Sets `id`'s password (which revokes its refresh tokens).
+    async fn set_password(
+        &self,
+        id: UserId,
+        password: crate::domain::Password,
+    ) -> Result<(), Status> {
+        let hash = self.passwords.hash(password).await.map_err(hashing)?;
+        if self.store.set_password(id, hash).await? {
+            Ok(())
+        } else {
+            Err(no_such_user().into())
         }
     }
 
@@ -99,6 +145,44 @@ fn hashing(error: HashError) -> Status {
             Duration::from_secs(1),
         ),
         HashError::Failed(error) => error.into(),
+    }
+}
+
+/// The stored form of a refresh token: a leaked table holds no usable
+/// token. Unsalted is enough: the token is 256 random bits, not a password.
+fn refresh_hash(token: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+fn seconds(unix: u64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: i64::try_from(unix).unwrap_or(i64::MAX),
+        nanos: 0,
+    }
+}
+
+fn micros(time: i64) -> prost_types::Timestamp {
+    bazaar_runtime::db::timestamp(time)
+}
+
+/// Every refusal of a refresh token looks the same, whatever was wrong.
+fn bad_refresh() -> Status {
+    ServiceError::Unauthenticated("the refresh token is unknown, expired or revoked".into()).into()
+}
+
+/// A refresh token field: required, and refused unhashed when far longer
+/// than any we issue (43 characters), so a garbage megabyte costs nothing.
+fn refresh_field(value: &str) -> Result<&str, ServiceError> {
+    let value = value.trim();
+    if value.is_empty() {
+        Err(ServiceError::invalid("refresh_token", "must not be empty"))
+    } else if value.len() > 256 {
+        Err(ServiceError::invalid(
+            "refresh_token",
+            "is not a refresh token",
+        ))
+    } else {
+        Ok(value)
     }
 }
 
@@ -202,21 +286,101 @@ impl<S: UserStore> UserService for UserApi<S> {
                 return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS.into()).into());
             }
         };
-        let (access_token, claims) = self.signer.issue(
-            &user.id.to_string(),
-            &user.roles.to_claims(),
-            self.token_ttl,
-        )?;
+        let (access_token, expire_time) = self.access_token(&user)?;
+        let (refresh_token, record) = self.new_refresh(Some(user.id))?;
+        let refresh_expire_time = micros(record.expire_time);
+        self.store.add_refresh(record).await?;
         tracing::info!(user_id = %user.id, "logged in");
         Ok(Response::new(LoginResponse {
             access_token,
             token_type: "Bearer".to_owned(),
-            expire_time: Some(prost_types::Timestamp {
-                seconds: i64::try_from(claims.exp).unwrap_or(i64::MAX),
-                nanos: 0,
-            }),
+            expire_time: Some(expire_time),
             user: Some(user.into()),
+            refresh_token,
+            refresh_expire_time: Some(refresh_expire_time),
         }))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<ChangePasswordRequest>,
+    ) -> Result<Response<ChangePasswordResponse>, Status> {
+        let id = caller_id(principal(&request)?)?;
+        let change = PasswordChange::parse(request.into_inner())?;
+        let account = id.to_string();
+        let keys = [(Limit::LoginFailuresPerAccount, account.as_str())];
+        // A stolen access token must not become an unbounded password
+        // oracle: wrong old passwords count like failed logins.
+        self.throttle.check(&keys).map_err(throttled)?;
+        let credentials = self.store.get_credentials(id).await?;
+        let Some(credentials) = credentials else {
+            return Err(no_such_user().into());
+        };
+        let verified = self
+            .passwords
+            .verify(change.old_password, Some(credentials.password_hash))
+            .await
+            .map_err(hashing)?;
+        if !verified {
+            self.throttle.record(&keys);
+            tracing::info!(user_id = %id, "password change refused");
+            return Err(ServiceError::Unauthenticated("the old password is wrong".into()).into());
+        }
+        self.set_password(id, change.new_password).await?;
+        tracing::info!(user_id = %id, "password changed; sessions revoked");
+        Ok(Response::new(ChangePasswordResponse {}))
+    }
+
+    async fn reset_password(
+        &self,
+        request: Request<ResetPasswordRequest>,
+    ) -> Result<Response<ResetPasswordResponse>, Status> {
+        let caller = principal(&request)?.clone();
+        // The mesh policy also demands the admin role; checked here too so
+        // the service is safe wherever it is deployed.
+        caller.require_admin()?;
+        let reset = PasswordReset::parse(request.into_inner())?;
+        self.set_password(reset.id, reset.new_password).await?;
+        tracing::info!(user_id = %reset.id, by = %caller.user_id, "password reset; sessions revoked");
+        Ok(Response::new(ResetPasswordResponse {}))
+    }
+
+    async fn refresh_token(
+        &self,
+        request: Request<RefreshTokenRequest>,
+    ) -> Result<Response<RefreshTokenResponse>, Status> {
+        let old = refresh_field(&request.get_ref().refresh_token)?;
+        let (refresh_token, record) = self.new_refresh(None)?;
+        let refresh_expire_time = micros(record.expire_time);
+        let Some(id) = self
+            .store
+            .rotate_refresh(&refresh_hash(old), record)
+            .await?
+        else {
+            return Err(bad_refresh());
+        };
+        // The roles as stored now, not as they were at login: a demoted
+        // admin's next access token is a customer's.
+        let Some(user) = self.store.get(id).await? else {
+            return Err(bad_refresh());
+        };
+        let (access_token, expire_time) = self.access_token(&user)?;
+        Ok(Response::new(RefreshTokenResponse {
+            access_token,
+            token_type: "Bearer".to_owned(),
+            expire_time: Some(expire_time),
+            refresh_token,
+            refresh_expire_time: Some(refresh_expire_time),
+        }))
+    }
+
+    async fn logout(
+        &self,
+        request: Request<LogoutRequest>,
+    ) -> Result<Response<LogoutResponse>, Status> {
+        let token = refresh_field(&request.get_ref().refresh_token)?;
+        self.store.revoke_refresh(&refresh_hash(token)).await?;
+        Ok(Response::new(LogoutResponse {}))
     }
 
     async fn get_me(

@@ -54,6 +54,7 @@ pub async fn run(
         signer,
         published,
         settings.tokens.ttl,
+        settings.tokens.refresh_ttl,
         throttle,
     );
     Ok(app

@@ -53,6 +53,12 @@ pub trait UserStore: Send + Sync + 'static {
 
     fn get(&self, id: UserId) -> impl Future<Output = Result<Option<User>, ServiceError>> + Send;
 
+    /// An account with its password hash, by id.
+    fn get_credentials(
+        &self,
+        id: UserId,
+    ) -> impl Future<Output = Result<Option<Credentials>, ServiceError>> + Send;
+
     fn find_by_email(
         &self,
         email: &Email,
@@ -66,4 +72,42 @@ pub trait UserStore: Send + Sync + 'static {
         id: UserId,
         patch: UserPatch,
     ) -> impl Future<Output = Result<Option<User>, ServiceError>> + Send;
+
+    /// Replaces the account's password hash and revokes every refresh token
+    /// of the account, atomically; false if there is no such account.
+    fn set_password(
+        &self,
+        id: UserId,
+        hash: HashedPassword,
+    ) -> impl Future<Output = Result<bool, ServiceError>> + Send;
+
+    /// Stores a new refresh token (by its hash) for `user`.
+    fn add_refresh(
+        &self,
+        token: NewRefresh,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
+    /// Revokes the live, unexpired refresh token `old_hash` and stores
+    /// `next` for the same account in its place, atomically; the account's
+    /// id, or `None` if `old_hash` is unknown, expired or revoked. A revoked
+    /// token presented again was stolen or replayed: every refresh token of
+    /// its account is revoked then.
+    fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        next: NewRefresh,
+    ) -> impl Future<Output = Result<Option<UserId>, ServiceError>> + Send;
+
+    /// Revokes one refresh token; nothing happens if it is unknown.
+    fn revoke_refresh(&self, hash: &str) -> impl Future<Output = Result<(), ServiceError>> + Send;
+}
+
+/// A refresh token to store: its SHA-256 (never the token), and until when
+/// (microseconds since the epoch) it is accepted. `user_id` is unset when
+/// rotating: the new token belongs to the old one's account.
+#[derive(Debug, Clone)]
+pub struct NewRefresh {
+    pub hash: String,
+    pub user_id: Option<UserId>,
+    pub expire_time: i64,
 }

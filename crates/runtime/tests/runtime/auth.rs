@@ -279,6 +279,30 @@ impl UserService for Issuer {
     ) -> Result<tonic::Response<user::UpdateUserResponse>, Status> {
         Err(Status::unimplemented("stub"))
     }
+    async fn change_password(
+        &self,
+        _: Request<user::ChangePasswordRequest>,
+    ) -> Result<tonic::Response<user::ChangePasswordResponse>, Status> {
+        Err(Status::unimplemented("stub"))
+    }
+    async fn reset_password(
+        &self,
+        _: Request<user::ResetPasswordRequest>,
+    ) -> Result<tonic::Response<user::ResetPasswordResponse>, Status> {
+        Err(Status::unimplemented("stub"))
+    }
+    async fn refresh_token(
+        &self,
+        _: Request<user::RefreshTokenRequest>,
+    ) -> Result<tonic::Response<user::RefreshTokenResponse>, Status> {
+        Err(Status::unimplemented("stub"))
+    }
+    async fn logout(
+        &self,
+        _: Request<user::LogoutRequest>,
+    ) -> Result<tonic::Response<user::LogoutResponse>, Status> {
+        Err(Status::unimplemented("stub"))
+    }
     async fn get_jwks(
         &self,
         _: Request<user::GetJwksRequest>,

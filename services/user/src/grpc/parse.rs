@@ -62,6 +62,50 @@ impl LoginAttempt {
     }
 }
 
+/// A valid `ChangePasswordRequest`. The old password is only bounded (an
+/// account made before a rule change may have any length within it); the
+/// new one must meet the rules Register applies.
+#[derive(Debug)]
+pub struct PasswordChange {
+    pub old_password: Password,
+    pub new_password: Password,
+}
+
+impl PasswordChange {
+    pub fn parse(request: proto::ChangePasswordRequest) -> Result<Self, ServiceError> {
+        let mut violations = FieldViolations::default();
+        let old_password =
+            violations.check("old_password", Password::candidate(request.old_password));
+        let new_password = violations.check("new_password", Password::parse(request.new_password));
+        match (old_password, new_password) {
+            (Some(old_password), Some(new_password)) => Ok(Self {
+                old_password,
+                new_password,
+            }),
+            _ => Err(ServiceError::InvalidArgument(violations)),
+        }
+    }
+}
+
+/// A valid `ResetPasswordRequest`.
+#[derive(Debug)]
+pub struct PasswordReset {
+    pub id: UserId,
+    pub new_password: Password,
+}
+
+impl PasswordReset {
+    pub fn parse(request: proto::ResetPasswordRequest) -> Result<Self, ServiceError> {
+        let mut violations = FieldViolations::default();
+        let id = violations.check("user_id", parse_id(&request.user_id));
+        let new_password = violations.check("new_password", Password::parse(request.new_password));
+        match (id, new_password) {
+            (Some(id), Some(new_password)) => Ok(Self { id, new_password }),
+            _ => Err(ServiceError::InvalidArgument(violations)),
+        }
+    }
+}
+
 /// A user id as callers have always been allowed to send it: surrounding
 /// blanks are ignored, and a missing one "must not be empty" like every other
 /// field of this API.

@@ -9,7 +9,7 @@ use bazaar_runtime::{
 };
 use sqlx::migrate::Migrator;
 
-use super::{Credentials, NewUser, UserPatch, UserStore};
+use super::{Credentials, NewRefresh, NewUser, UserPatch, UserStore};
 use crate::domain::{DisplayName, Email, HashedPassword, Roles, User, UserId};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -125,6 +125,14 @@ impl UserStore for SqlUserStore {
             .transpose()
     }
 
+    async fn get_credentials(&self, id: UserId) -> Result<Option<Credentials>, ServiceError> {
+        let row: Option<UserRow> = sqlx::query_as(select_user_where!("id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.map(UserRow::into_credentials).transpose()
+    }
+
     async fn find_by_email(&self, email: &Email) -> Result<Option<Credentials>, ServiceError> {
         let row: Option<UserRow> = sqlx::query_as(select_user_where!("email = $1"))
             .bind(email.as_str())
@@ -156,6 +164,12 @@ impl UserStore for SqlUserStore {
         if updated.rows_affected() == 0 {
             return Ok(None);
         }
+        if patch.roles.is_some() {
+            // A role change ends every session: access tokens already out
+            // keep the old roles only until they expire, none is renewed,
+            // and the next login carries the new roles.
+            revoke_all(&mut tx, id).await?;
+        }
         let row: UserRow = sqlx::query_as(select_user_where!("id = $1"))
             .bind(id.to_string())
             .fetch_one(&mut *tx)
@@ -163,4 +177,115 @@ impl UserStore for SqlUserStore {
         tx.commit().await?;
         row.into_credentials().map(|c| Some(c.user))
     }
+
+    async fn set_password(&self, id: UserId, hash: HashedPassword) -> Result<bool, ServiceError> {
+        let mut tx = self.db.begin_write().await?;
+        let updated =
+            sqlx::query("UPDATE users SET password_hash = $2, update_time = $3 WHERE id = $1")
+                .bind(id.to_string())
+                .bind(hash.as_str())
+                .bind(db::now_micros())
+                .execute(&mut *tx)
+                .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(false);
+        }
+        // Whoever knew the old password may hold a session: end them all.
+        revoke_all(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn add_refresh(&self, token: NewRefresh) -> Result<(), ServiceError> {
+        let user_id = token
+            .user_id
+            .ok_or_else(|| ServiceError::internal("a new refresh token names no account"))?;
+        insert_refresh(self.db.pool(), &token, user_id).await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        next: NewRefresh,
+    ) -> Result<Option<UserId>, ServiceError> {
+        let mut tx = self.db.begin_write().await?;
+        let now = db::now_micros();
+        // The conditional UPDATE is the claim: of two concurrent refreshes
+        // with one token, only one sees a row affected.
+        let claimed = sqlx::query(
+            "UPDATE refresh_tokens SET revoked = $3 \
+             WHERE token_hash = $1 AND revoked = 0 AND expire_time > $2",
+        )
+        .bind(old_hash)
+        .bind(now)
+        .bind(ROTATED)
+        .execute(&mut *tx)
+        .await?;
+        let owner: Option<(String, i64)> =
+            sqlx::query_as("SELECT user_id, revoked FROM refresh_tokens WHERE token_hash = $1")
+                .bind(old_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((owner, revoked_before)) = owner else {
+            return Ok(None);
+        };
+        let user_id = UserId::parse(&owner).map_err(|e| {
+            ServiceError::internal(format!("stored refresh token names a bad account: {e}"))
+        })?;
+        if claimed.rows_affected() == 0 {
+            if revoked_before == ROTATED {
+                // A token already used came back: someone else holds a copy.
+                // (One revoked by logout is merely stale, and refused.)
+                revoke_all(&mut tx, user_id).await?;
+                tx.commit().await?;
+                tracing::warn!(%user_id, "a revoked refresh token was reused; sessions revoked");
+            }
+            return Ok(None);
+        }
+        insert_refresh(&mut *tx, &next, user_id).await?;
+        tx.commit().await?;
+        Ok(Some(user_id))
+    }
+
+    async fn revoke_refresh(&self, hash: &str) -> Result<(), ServiceError> {
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = $1")
+            .bind(hash)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+}
+
+async fn insert_refresh<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    token: &NewRefresh,
+    user_id: UserId,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, user_id, expire_time, revoked, create_time) \
+         VALUES ($1, $2, $3, 0, $4)",
+    )
+    .bind(&token.hash)
+    .bind(user_id.to_string())
+    .bind(token.expire_time)
+    .bind(db::now_micros())
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// `refresh_tokens.revoked` of a token replaced by rotation; `1` is one
+/// revoked by logout, a password change or a role change.
+const ROTATED: i64 = 2;
+
+/// Revokes every refresh token of `user_id`, inside the caller's write.
+async fn revoke_all(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: UserId,
+) -> Result<(), ServiceError> {
+    sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE user_id = $1 AND revoked = 0")
+        .bind(user_id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -5,7 +5,9 @@
 
 mod access;
 mod callers;
+mod passwords;
 mod persistence;
+mod refresh;
 mod registration;
 mod rotation;
 mod sessions;

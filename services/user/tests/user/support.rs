@@ -133,6 +133,23 @@ pub async fn try_login(client: &mut Client, email: &str, password: &str) -> Resu
         .access_token)
 }
 
+/// A login's access token and refresh token.
+pub async fn session(client: &mut Client, email: &str, password: &str) -> (String, String) {
+    let login = client
+        .login(LoginRequest {
+            email: email.into(),
+            password: password.into(),
+        })
+        .await
+        .expect("logs in")
+        .into_inner();
+    assert!(
+        !login.refresh_token.is_empty(),
+        "a login gives a refresh token"
+    );
+    (login.access_token, login.refresh_token)
+}
+
 pub async fn login(client: &mut Client, email: &str, password: &str) -> String {
     try_login(client, email, password).await.expect("logs in")
 }
