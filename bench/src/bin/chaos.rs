@@ -666,38 +666,26 @@ async fn run(stack: &Stack, bin_dir: PathBuf, dir: &Path, mut rng: Rng) -> anyho
     ));
     line(format!(
         "kills (kill -9 + restart): {total_kills} ({})",
-        kills
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        counts(kills.iter())
     ));
     line(format!(
         "orders: {} in the order service ({}); {} answered to clients, {} never answered",
         orders.len(),
-        by_status
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        counts(by_status.iter()),
         answered.len(),
         tally.unanswered.load(Ordering::Relaxed)
     ));
     line(format!(
         "failure reasons: {}",
-        failures
-            .iter()
-            .map(|(k, v)| format!("{k:?} {v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        counts(
+            failures
+                .iter()
+                .map(|(reason, n)| (format!("{reason:?}"), n))
+        )
     ));
     line(format!(
         "PlaceOrder attempts by answer: {}",
-        answers
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        counts(answers.iter())
     ));
     line(format!(
         "settled in {:.1} s after the last kill",
@@ -767,4 +755,14 @@ async fn list_orders(
         }
         page_token = page.next_page_token;
     }
+}
+
+/// `a 3, b 5`: a tally as the summary prints it.
+fn counts<K: std::fmt::Display, V: std::fmt::Display>(
+    tally: impl Iterator<Item = (K, V)>,
+) -> String {
+    tally
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
