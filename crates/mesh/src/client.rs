@@ -35,6 +35,11 @@ use crate::{identity::SpiffeId, policy::ServicePolicy, tls::Credentials};
 /// client's `new`.
 pub type MeshChannel = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, CallError>;
 
+/// The future of a call through one layer of the stack.
+pub type CallFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<http::Response<Body>, BoxError>> + Send>,
+>;
+
 /// Why a call through the stack failed. tonic finds a [`tonic::Status`]
 /// (fail-fast UNAVAILABLE, DEADLINE_EXCEEDED) or a connect error in its
 /// source chain and reports that; a named type rather than a bare `BoxError`

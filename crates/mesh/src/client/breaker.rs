@@ -4,8 +4,6 @@
 //! through, and its outcome closes the breaker or ejects again.
 
 use std::{
-    future::Future,
-    pin::Pin,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -18,7 +16,7 @@ use tokio::time::Instant;
 use tonic::{Code, Status, body::Body};
 use tower::BoxError;
 
-use super::NotSent;
+use super::{CallFuture, NotSent};
 
 use crate::policy::CircuitBreaker;
 
@@ -142,7 +140,7 @@ where
 {
     type Response = http::Response<Body>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+    type Future = CallFuture;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)

@@ -2,8 +2,6 @@
 //! past it a call fails at once with UNAVAILABLE instead of queueing.
 
 use std::{
-    future::Future,
-    pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
@@ -12,7 +10,7 @@ use tokio::sync::Semaphore;
 use tonic::{Status, body::Body};
 use tower::BoxError;
 
-use super::NotSent;
+use super::{CallFuture, NotSent};
 
 #[derive(Debug, Clone)]
 pub struct InFlightLimit<S> {
@@ -39,7 +37,7 @@ where
 {
     type Response = http::Response<Body>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+    type Future = CallFuture;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)

@@ -4,8 +4,6 @@
 //! too, and enforced here.
 
 use std::{
-    future::Future,
-    pin::Pin,
     sync::Arc,
     task::{Context, Poll},
     time::Duration,
@@ -14,6 +12,7 @@ use std::{
 use tonic::{Status, body::Body};
 use tower::BoxError;
 
+use super::CallFuture;
 use crate::{deadline, policy::ServicePolicy};
 
 #[derive(Debug, Clone)]
@@ -45,7 +44,7 @@ where
 {
     type Response = http::Response<Body>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+    type Future = CallFuture;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)
