@@ -6,7 +6,7 @@ TOOLS := $(CURDIR)/.tools
 # telemetry need that); plain `cargo test` is the fallback.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build run run-postgres test lint fmt tools proto-lint clean chart-test chart-tools istio image image-tools
+.PHONY: all build run run-postgres run-observe test lint fmt tools proto-lint clean chart-test chart-tools chart-files istio image image-tools observability-check observability-tools
 
 all: lint test
 
@@ -24,10 +24,14 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432
 run-postgres:
 	@CARGO="$(CARGO)" scripts/run.sh --postgres $(POSTGRES_URL) $(RUN_ARGS)
 
-## test: the whole test suite (SQLite always; PostgreSQL too when TEST_DATABASE_URL is set), the chart's checks first
+## run-observe: the same plus Prometheus (scrape config for every admin port, the alerting rules), started when installed (make observability-tools)
+run-observe:
+	@CARGO="$(CARGO)" scripts/run.sh --observe $(RUN_ARGS)
+
+## test: the whole test suite (SQLite always; PostgreSQL too when TEST_DATABASE_URL is set), the chart's and the alerts' checks first
 # The end-to-end suite (e2e/) starts the binaries as processes; it builds
 # nothing, so they are built here first, in the profile the tests run in.
-test: chart-test image-tools
+test: chart-test observability-check image-tools
 	$(CARGO) build --workspace --bins
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace --no-fail-fast
@@ -57,6 +61,11 @@ tools:
 chart-test: chart-tools
 	@scripts/chart-check.sh
 
+## chart-files: copy the dashboard and the alerting rules from observability/ into the chart (helm reads only its own directory); chart-test fails when the copies differ
+chart-files:
+	cp observability/grafana/bazaar.json helm/bazaar/files/bazaar.json
+	cp observability/prometheus/alerts.yml helm/bazaar/files/alerts.yml
+
 ## istio: regenerate the plain Istio manifests in istio/ from the chart
 istio: chart-tools
 	@scripts/chart-check.sh --write-istio
@@ -74,6 +83,16 @@ image: image-tools
 ## image-tools: install umoci (Debian's apt, as root)
 image-tools:
 	@scripts/tools.sh umoci
+
+## observability-check: promtool check and unit tests of the alerting rules; the dashboard's structure, queries, metric and label names against README.md's table
+observability-check: observability-tools
+	promtool check rules observability/prometheus/alerts.yml
+	cd observability/prometheus && promtool test rules alerts.test.yml
+	node observability/check.mjs --modules $(TOOLS)/node-istio/node_modules
+
+## observability-tools: install promtool (Debian's prometheus package, as root) and the YAML parser the check uses
+observability-tools:
+	@scripts/tools.sh prometheus istio-models
 
 clean:
 	$(CARGO) clean

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Validates helm/bazaar offline (no cluster here): lint, render three values
+# Validates helm/bazaar offline (no cluster here): lint, render four values
 # sets, validate every manifest against the Kubernetes schemas and every
-# Istio resource against Istio's, cross-check them with the mesh policy, and
-# check that istio/ is what the chart renders.
+# Istio resource against Istio's, cross-check them with the mesh policy and
+# with observability/ (the chart's copies of the dashboard and the alerts,
+# its ServiceMonitors and PrometheusRule), and check that istio/ is what the
+# chart renders.
 #
 #   scripts/chart-check.sh                # what `make chart-test` runs
 #   scripts/chart-check.sh --write-istio  # regenerate istio/ (`make istio`)
@@ -41,12 +43,21 @@ step() { printf '== %s\n' "$*"; }
 template() { "$helm" template "$release" "$chart" -n "$namespace" "$@"; }
 
 # Name and helm arguments of each values set.
-sets=(default no-istio postgres-ha)
+sets=(default no-istio postgres-ha monitoring)
 declare -A set_args=(
     [default]=""
     [no-istio]="-f helm/tests/values/no-istio.yaml"
     [postgres-ha]="-f helm/tests/values/postgres-ha.yaml"
+    [monitoring]="-f helm/tests/values/monitoring.yaml"
 )
+# The chart's copies of observability/ (helm reads only the chart's files).
+alerts=observability/prometheus/alerts.yml
+dashboard=observability/grafana/bazaar.json
+declare -A chart_copies=([$alerts]="$chart/files/alerts.yml" [$dashboard]="$chart/files/bazaar.json")
+check_rendered() { # RENDERING...: helm/tests/check-rendered.mjs with the chart's sources
+    node helm/tests/check-rendered.mjs --modules "$modules" --policy "$chart/mesh-policy.yaml" \
+        --alerts "$alerts" --dashboard "$dashboard" "$@"
+}
 
 istio_templates=("$chart"/templates/istio/*.yaml)
 render_istio() { # DIR: one file per Istio template, as kubectl applies them
@@ -73,6 +84,14 @@ if [ "${1:-}" = "--write-istio" ]; then
 fi
 [ $# -eq 0 ] || { echo "usage: $0 [--write-istio]" >&2; exit 2; }
 
+step "the chart's dashboard and alerts are observability/'s"
+for source in "${!chart_copies[@]}"; do
+    if ! cmp -s "$source" "${chart_copies[$source]}"; then
+        echo "chart-check: FAIL: ${chart_copies[$source]#"$root"/} differs from $source: run \`make chart-files\`" >&2
+        exit 1
+    fi
+done
+
 for set in "${sets[@]}"; do
     step "helm lint --strict ($set)"
     # shellcheck disable=SC2086
@@ -83,10 +102,11 @@ for set in "${sets[@]}"; do
     template ${set_args[$set]} >"$work/$set.yaml"
     for kv in "${kube_versions[@]}"; do
         step "kubernetes-validate --strict -k $kv ($set)"
-        # Istio kinds have no schema here (a warning): the node check below
-        # validates them. Any other output is a failure.
+        # Istio's and the Prometheus Operator's kinds have no schema here (a
+        # warning): the node check below validates them. Any other output is
+        # a failure.
         if ! "$validate" --strict --quiet -k "$kv" - <"$work/$set.yaml" >"$work/kv.txt" 2>&1 \
-            || grep -v "Couldn't find schema for kind [A-Za-z]* with api version [a-z.]*istio\.io/" "$work/kv.txt" | grep -q .; then
+            || grep -v "Couldn't find schema for kind [A-Za-z]* with api version \([a-z.]*istio\.io\|monitoring\.coreos\.com\)/" "$work/kv.txt" | grep -q .; then
             cat "$work/kv.txt" >&2
             echo "chart-check: FAIL: kubernetes-validate ($set, Kubernetes $kv)" >&2
             exit 1
@@ -94,10 +114,10 @@ for set in "${sets[@]}"; do
     done
 done
 
-step "Istio schemas, unknown fields, durations; policy cross-checks"
+step "Istio schemas, unknown fields, durations; policy and observability cross-checks"
 args=()
 for set in "${sets[@]}"; do args+=("$set=$work/$set.yaml"); done
-node helm/tests/check-rendered.mjs --modules "$modules" --policy "$chart/mesh-policy.yaml" "${args[@]}"
+check_rendered "${args[@]}"
 
 step "istio/ is what the chart renders"
 render_istio "$work/istio"
@@ -121,9 +141,22 @@ if "$validate" --strict --quiet - <"$work/broken-k8s.yaml" >/dev/null 2>&1; then
 fi
 breaks "$work/default.yaml" "$work/broken-authz.yaml" \
     's|paths: \[/bazaar.payment.v1.PaymentService/GetPayment\]|paths: [/bazaar.payment.v1.PaymentService/GetPayment, /bazaar.payment.v1.PaymentService/Charge]|'
-if node helm/tests/check-rendered.mjs --modules "$modules" --policy "$chart/mesh-policy.yaml" \
-    "broken=$work/broken-authz.yaml" >/dev/null 2>&1; then
+if check_rendered "broken=$work/broken-authz.yaml" "monitoring=$work/monitoring.yaml" >/dev/null 2>&1; then
     echo "chart-check: FAIL: check-rendered.mjs accepted Charge from the gateway" >&2
+    exit 1
+fi
+# A scraper outside the mesh must get through: the admin port STRICT again.
+breaks "$work/default.yaml" "$work/broken-metrics-mtls.yaml" \
+    '/^  portLevelMtls:$/,/^      mode: PERMISSIVE$/s/PERMISSIVE/STRICT/'
+if check_rendered "broken=$work/broken-metrics-mtls.yaml" "monitoring=$work/monitoring.yaml" >/dev/null 2>&1; then
+    echo "chart-check: FAIL: check-rendered.mjs accepted a STRICT admin port under Istio" >&2
+    exit 1
+fi
+# The PrometheusRule must be alerts.yml: a changed threshold is caught.
+breaks "$work/monitoring.yaml" "$work/broken-rules.yaml" \
+    's/bazaar_orders_unfinished_oldest_seconds) > 300/bazaar_orders_unfinished_oldest_seconds) > 3000/'
+if check_rendered "broken=$work/broken-rules.yaml" >/dev/null 2>&1; then
+    echo "chart-check: FAIL: check-rendered.mjs accepted a PrometheusRule that is not alerts.yml" >&2
     exit 1
 fi
 

@@ -3,7 +3,9 @@
 # launcher, crates/devstack (`bazaar-devstack`), which starts every service
 # and the REST gateway, prefixes their logs, waits until all are ready,
 # prints the URLs and a curl journey, and stops them all on Ctrl-C.
-# Arguments go to the launcher: `scripts/run.sh --help` lists them.
+# Arguments go to the launcher: `scripts/run.sh --help` lists them; e.g.
+# `scripts/run.sh --observe` (`make run RUN_ARGS=--observe`) also writes a
+# Prometheus scrape config for the stack and runs Prometheus when installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo="${CARGO:-cargo}"

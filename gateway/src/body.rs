@@ -19,7 +19,7 @@ use prost_reflect::{DynamicMessage, FieldDescriptor};
 use tokio_stream::Stream;
 use tonic::Streaming;
 
-use crate::json::Json;
+use crate::{json::Json, metrics::UpstreamErrors};
 
 pub enum Body {
     Full(Option<Bytes>),
@@ -44,6 +44,8 @@ pub struct NdjsonStream {
     upstream: Streaming<DynamicMessage>,
     json: Arc<Json>,
     response_body: Option<FieldDescriptor>,
+    /// Where a stream that fails midway is counted.
+    errors: Arc<UpstreamErrors>,
     done: bool,
     /// Ends with the stream, so its duration is the whole call's.
     _span: tracing::Span,
@@ -55,12 +57,14 @@ impl NdjsonStream {
         upstream: Streaming<DynamicMessage>,
         json: Arc<Json>,
         response_body: Option<FieldDescriptor>,
+        errors: Arc<UpstreamErrors>,
     ) -> Self {
         Self {
             first: Some(first),
             upstream,
             json,
             response_body,
+            errors,
             done: false,
             _span: tracing::Span::current(),
         }
@@ -116,8 +120,10 @@ impl http_body::Body for Body {
                     )))),
                     Poll::Ready(Some(Err(status))) => {
                         stream.done = true;
+                        let code = crate::errors::upstream_code(&status);
+                        stream.errors.record(code);
                         let line = stream.json.stream_error(
-                            crate::errors::upstream_code(&status) as i32,
+                            code as i32,
                             status.message(),
                             status.details(),
                         );

@@ -19,6 +19,10 @@ pub struct Cli {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// Address of the admin port: Prometheus `/metrics` and `/healthz`
+    /// [default: 127.0.0.1:9080].
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
     /// An encoded FileDescriptorSet to serve [default: Bazaar's, embedded].
     #[arg(long, value_name = "FILE")]
     pub descriptor_set: Option<PathBuf>,
@@ -61,6 +65,9 @@ impl Cli {
         let gateway = &mut config.gateway;
         if let Some(listen) = self.listen {
             gateway.listen = listen;
+        }
+        if let Some(admin) = self.admin_listen {
+            gateway.admin_listen = Some(admin);
         }
         if let Some(path) = &self.descriptor_set {
             gateway.descriptor_set = Some(path.clone());
@@ -114,11 +121,17 @@ mod tests {
             "a.B=http://b:2",
             "--route",
             "a.C=http://c:3",
+            "--admin-listen",
+            "0.0.0.0:9100",
         ]);
         let mut config = Config::default();
         config.gateway.routes.push("a.B=http://old:9".to_owned());
         cli.apply(&mut config);
         assert_eq!(config.gateway.listen.port(), 9000);
+        assert_eq!(
+            config.gateway.admin_listen,
+            Some(SocketAddr::from(([0, 0, 0, 0], 9100)))
+        );
         assert_eq!(config.gateway.upstream.as_deref(), Some("http://up:1"));
         assert_eq!(
             config.gateway.routes.last().map(String::as_str),
@@ -174,6 +187,7 @@ mod tests {
         use crate::config::FieldNames;
         figment::Jail::expect_with(|jail| {
             jail.set_env("BAZAAR__GATEWAY__UPSTREAM", "http://env:1");
+            jail.set_env("BAZAAR__GATEWAY__ADMIN_LISTEN", "0.0.0.0:9999");
             jail.set_env("BAZAAR__GATEWAY__ROUTES", r#"["a.B=http://b:2"]"#);
             jail.set_env("BAZAAR__GATEWAY__REQUEST_TIMEOUT", "5s");
             jail.set_env("BAZAAR__GATEWAY__JSON__FIELD_NAMES", "lower_camel_case");
@@ -191,8 +205,25 @@ mod tests {
             assert_eq!(gateway.json.field_names, FieldNames::LowerCamelCase);
             assert_eq!(gateway.cors.allowed_origins, ["https://shop.example"]);
             assert_eq!(gateway.listen.port(), crate::config::DEFAULT_PORT);
+            assert_eq!(
+                gateway.admin_listen,
+                Some(SocketAddr::from(([0, 0, 0, 0], 9999)))
+            );
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_admin_port_defaults_beside_the_edge() {
+        let config = Config::default();
+        assert_eq!(
+            config.gateway.admin_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9080)))
+        );
+        // A flag moves it; without one the configured address stays.
+        let mut moved = Config::default();
+        Cli::parse_from(["bazaar-gateway", "--listen", "127.0.0.1:8000"]).apply(&mut moved);
+        assert_eq!(moved.gateway.admin_listen, config.gateway.admin_listen);
     }
 
     #[test]

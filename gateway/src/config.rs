@@ -16,6 +16,10 @@ pub const WORKLOAD: &str = "gateway";
 /// The port the edge listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 8080;
 
+/// The admin port (`/metrics`, `/healthz`) unless told otherwise: the
+/// edge's port plus 1000, as for every service.
+pub const DEFAULT_ADMIN_PORT: u16 = DEFAULT_PORT + bazaar_runtime::server::ADMIN_PORT_OFFSET;
+
 /// Where each Bazaar service listens by default; used when the embedded
 /// Bazaar descriptor set is served and no upstream is configured.
 pub const BAZAAR_DEFAULT_ROUTES: [(&str, &str); 4] = [
@@ -42,6 +46,9 @@ pub struct Config {
 pub struct GatewayConfig {
     /// Where to listen (the binary binds it; `run` takes a bound listener).
     pub listen: SocketAddr,
+    /// Where to serve Prometheus metrics (`GET /metrics`) and a liveness
+    /// probe (`GET /healthz`) over plain HTTP; `None` for no admin port.
+    pub admin_listen: Option<SocketAddr>,
     /// An encoded `google.protobuf.FileDescriptorSet` to serve; unset, the
     /// embedded Bazaar contracts.
     pub descriptor_set: Option<PathBuf>,
@@ -76,6 +83,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_ADMIN_PORT))),
             descriptor_set: None,
             upstream: None,
             routes: Vec::new(),

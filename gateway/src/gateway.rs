@@ -2,9 +2,10 @@
 //! router and upstream channels built, OpenAPI document rendered. All of it
 //! happens here, once; a request only reads this structure (no locks).
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use bazaar_mesh::MeshConfig;
+use bazaar_mesh::{MeshConfig, client::ClientMetrics};
+use bazaar_observe::{GrpcType, Metrics};
 use bytes::Bytes;
 use prost_reflect::DescriptorPool;
 
@@ -15,6 +16,7 @@ use crate::{
     cors::Cors,
     descriptors::{self, DescriptorError},
     json::Json,
+    metrics::{HttpMetrics, UpstreamErrorFamily, UpstreamErrors},
     openapi,
     router::Router,
     upstream::{Mesh, UpstreamChannel, UpstreamError, Upstreams},
@@ -56,8 +58,11 @@ pub(crate) struct Route {
     pub binding: Binding,
     pub channel: UpstreamChannel,
     pub codec: DynamicCodec,
-    /// `GET /v1/items/{item_id}`, for spans and logs.
-    pub label: String,
+    /// The template, `/v1/items/{item_id}`: the span's `http.route` and
+    /// the metrics' `route`.
+    pub template: Arc<str>,
+    /// Where this route's failed upstream calls are counted.
+    pub upstream_errors: Arc<UpstreamErrors>,
 }
 
 pub(crate) struct Limits {
@@ -87,6 +92,8 @@ pub struct Gateway {
     pub(crate) openapi: Bytes,
     pub(crate) limits: Limits,
     pub(crate) shutdown_grace: Duration,
+    pub(crate) http_metrics: HttpMetrics,
+    metrics: Metrics,
     pool: DescriptorPool,
 }
 
@@ -134,27 +141,59 @@ impl Gateway {
             }
         }
         let mesh = Mesh::load(mesh)?;
-        let upstreams =
-            Upstreams::resolve(config, &mesh, &services, config.descriptor_set.is_none())?;
+        let metrics = Metrics::new();
+        // One set of client metrics for all upstreams: a second would
+        // register the same names again.
+        let methods: Vec<(String, GrpcType)> = bindings
+            .iter()
+            .map(|binding| {
+                let rpc = &binding.rpc;
+                let path = format!("/{}/{}", rpc.parent_service().full_name(), rpc.name());
+                (
+                    path,
+                    GrpcType::new(rpc.is_client_streaming(), rpc.is_server_streaming()),
+                )
+            })
+            .collect();
+        let client = ClientMetrics::register_with(
+            &metrics,
+            methods.iter().map(|(path, kind)| (path.as_str(), *kind)),
+        );
+        let upstreams = Upstreams::resolve(
+            config,
+            &mesh,
+            &services,
+            config.descriptor_set.is_none(),
+            &client,
+        )?;
         let json = Arc::new(Json::new(&config.json, &pool));
         let cors = Cors::new(&config.cors).map_err(StartupError::Cors)?;
         let title = config.descriptor_set.is_none().then_some("Bazaar REST API");
         let openapi = Bytes::from(openapi::render(&bindings, &json, title)?);
 
+        let error_family = UpstreamErrorFamily::register(&metrics);
+        let mut upstream_errors: BTreeMap<String, Arc<UpstreamErrors>> = BTreeMap::new();
         let mut routes = Vec::with_capacity(bindings.len());
         for binding in bindings {
             let service = binding.rpc.parent_service().full_name().to_owned();
             let channel = upstreams
                 .channel_of(&service)
                 .cloned()
-                .ok_or_else(|| StartupError::Upstream(UpstreamError::Missing(service)))?;
+                .ok_or_else(|| StartupError::Upstream(UpstreamError::Missing(service.clone())))?;
+            let upstream = upstreams.upstream_name(&service);
+            let errors = upstream_errors
+                .entry(upstream.to_owned())
+                .or_insert_with(|| error_family.upstream(upstream));
             routes.push(Route {
-                label: format!("{} {}", binding.http_method, binding.template),
+                template: Arc::from(binding.template.to_string()),
+                upstream_errors: Arc::clone(errors),
                 codec: DynamicCodec::new(binding.output()),
                 channel,
                 binding,
             });
         }
+        let http_metrics =
+            HttpMetrics::register(&metrics, routes.iter().map(|r| Arc::clone(&r.template)));
 
         Ok(Self {
             routes,
@@ -170,6 +209,8 @@ impl Gateway {
                 readiness_timeout: config.readiness_timeout,
             },
             shutdown_grace: config.shutdown_grace,
+            http_metrics,
+            metrics,
             pool,
         })
     }
@@ -199,6 +240,11 @@ impl Gateway {
     /// The OpenAPI 3 document served at `/openapi.json`.
     pub fn openapi_json(&self) -> &[u8] {
         &self.openapi
+    }
+
+    /// The gateway's metrics registry (what its admin port serves).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The descriptors being served (with `google.rpc` added).

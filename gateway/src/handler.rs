@@ -2,7 +2,13 @@
 //! the body limit and timeout, the request mapping, the upstream call and
 //! the response mapping.
 
-use std::sync::Arc;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Instant,
+};
 
 use bazaar_runtime::{server::parse_grpc_timeout, telemetry};
 use bytes::Bytes;
@@ -18,6 +24,7 @@ use crate::{
     errors::{JSON, error_response, http_status, status_response, upstream_code},
     gateway::{Gateway, Route},
     metadata::{self, X_REQUEST_ID},
+    metrics::{MethodLabel, Served},
     request,
     router::Lookup,
     upstream::UpstreamChannel,
@@ -40,7 +47,9 @@ impl Gateway {
         B: http_body::Body<Data = Bytes> + Send,
         B::Error: Into<BoxError>,
     {
+        let started = Instant::now();
         let (parts, body) = request.into_parts();
+        let method = MethodLabel::of(&parts.method);
         let request_id = metadata::request_id(&parts.headers);
         let span = tracing::info_span!(
             "http.request",
@@ -51,6 +60,7 @@ impl Gateway {
             http.route = Empty,
             rpc.method = Empty,
             http.response.status_code = Empty,
+            otel.status_code = Empty,
             request.id = request_id.to_str().unwrap_or_default(),
         );
         if parts.headers.contains_key("traceparent") {
@@ -58,11 +68,19 @@ impl Gateway {
             let _ = span.set_parent(telemetry::extract_context(&parts.headers));
         }
         let origin = parts.headers.get(header::ORIGIN).cloned();
-        let mut response = self
+        let (mut response, served) = self
             .dispatch(parts, body, &request_id, peer)
             .instrument(span.clone())
             .await;
-        span.record("http.response.status_code", response.status().as_u16());
+        let status = response.status();
+        self.http_metrics
+            .record(served, method, status, started.elapsed().as_secs_f64());
+        span.record("http.response.status_code", i64::from(status.as_u16()));
+        // OpenTelemetry's HTTP server convention: only 5xx are the server's
+        // errors; a 4xx is the client's.
+        if status.is_server_error() {
+            span.record("otel.status_code", "ERROR");
+        }
         response.headers_mut().insert(X_REQUEST_ID, request_id);
         if origin.is_some() {
             self.cors.decorate(origin.as_ref(), response.headers_mut());
@@ -76,7 +94,7 @@ impl Gateway {
         body: B,
         request_id: &HeaderValue,
         peer: Option<&HeaderValue>,
-    ) -> Response<Body>
+    ) -> (Response<Body>, Served)
     where
         B: http_body::Body<Data = Bytes> + Send,
         B::Error: Into<BoxError>,
@@ -85,17 +103,21 @@ impl Gateway {
         if parts.method == Method::GET || parts.method == Method::HEAD {
             match path {
                 "/healthz" => {
-                    return json_response(StatusCode::OK, &br#"{"status":"SERVING"}"#[..]);
+                    let response = json_response(StatusCode::OK, &br#"{"status":"SERVING"}"#[..]);
+                    return (response, Served::Healthz);
                 }
-                "/readyz" => return self.readyz().await,
-                "/openapi.json" => return json_response(StatusCode::OK, self.openapi.clone()),
+                "/readyz" => return (self.readyz().await, Served::Readyz),
+                "/openapi.json" => {
+                    let response = json_response(StatusCode::OK, self.openapi.clone());
+                    return (response, Served::OpenApi);
+                }
                 "/docs" | "/docs/" => {
                     let mut response = Response::new(Body::full(DOCS));
                     response.headers_mut().insert(
                         header::CONTENT_TYPE,
                         HeaderValue::from_static("text/html; charset=utf-8"),
                     );
-                    return response;
+                    return (response, Served::Docs);
                 }
                 _ => {}
             }
@@ -103,7 +125,7 @@ impl Gateway {
         if self.cors.is_preflight(&parts) {
             return self.preflight(&parts);
         }
-        match self.router.find(&parts.method, path) {
+        let response = match self.router.find(&parts.method, path) {
             Lookup::NotFound => error_response(
                 &self.json,
                 StatusCode::NOT_FOUND,
@@ -134,21 +156,34 @@ impl Gateway {
             Lookup::Found { binding, segments } => {
                 let route = &self.routes[binding];
                 let span = tracing::Span::current();
-                span.record("http.route", route.label.as_str());
+                span.record("http.route", &*route.template);
                 span.record("rpc.method", route.binding.rpc.full_name());
-                let call = self.call(route, &parts, &segments, body, request_id, peer);
-                match tokio::time::timeout(self.limits.request_timeout, call).await {
+                let calling = AtomicBool::new(false);
+                let call = self.call(route, &parts, &segments, body, request_id, peer, &calling);
+                let response = match tokio::time::timeout(self.limits.request_timeout, call).await {
                     Ok(response) => response,
-                    Err(_) => status_response(
-                        &self.json,
-                        Code::DeadlineExceeded,
-                        "the request timed out at the gateway",
-                    ),
-                }
+                    Err(_) => {
+                        // Cut short while waiting for the upstream (not for
+                        // a slow client's body): that call failed.
+                        if calling.load(Ordering::Relaxed) {
+                            route.upstream_errors.record(Code::DeadlineExceeded);
+                        }
+                        status_response(
+                            &self.json,
+                            Code::DeadlineExceeded,
+                            "the request timed out at the gateway",
+                        )
+                    }
+                };
+                return (response, Served::Binding(binding));
             }
-        }
+        };
+        (response, Served::Unmatched)
     }
 
+    /// Reads the body, maps the request and calls the upstream; `calling`
+    /// is set once the upstream call begins.
+    #[allow(clippy::too_many_arguments)]
     async fn call<B>(
         &self,
         route: &Route,
@@ -157,6 +192,7 @@ impl Gateway {
         body: B,
         request_id: &HeaderValue,
         peer: Option<&HeaderValue>,
+        calling: &AtomicBool,
     ) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send,
@@ -204,8 +240,10 @@ impl Gateway {
             request.set_timeout(deadline.min(self.limits.request_timeout));
         }
 
+        calling.store(true, Ordering::Relaxed);
         let mut grpc = Grpc::new(route.channel.clone());
         if let Err(error) = grpc.ready().await {
+            route.upstream_errors.record(Code::Unavailable);
             return status_response(
                 &self.json,
                 Code::Unavailable,
@@ -246,7 +284,7 @@ impl Gateway {
                 metadata::to_response_headers(&metadata, response.headers_mut());
                 response
             }
-            Err(status) => self.grpc_error(&status),
+            Err(status) => self.grpc_error(route, &status),
         }
     }
 
@@ -262,7 +300,7 @@ impl Gateway {
             .await
         {
             Ok(response) => response,
-            Err(status) => return self.grpc_error(&status),
+            Err(status) => return self.grpc_error(route, &status),
         };
         let (metadata, mut stream, _) = response.into_parts();
         let response_body = route.binding.response_body.as_ref();
@@ -274,9 +312,10 @@ impl Gateway {
                 stream,
                 Arc::clone(&self.json),
                 response_body.cloned(),
+                Arc::clone(&route.upstream_errors),
             ))),
             Ok(None) => Body::empty(),
-            Err(status) => return self.grpc_error(&status),
+            Err(status) => return self.grpc_error(route, &status),
         };
         let mut response = Response::new(body);
         response.headers_mut().insert(header::CONTENT_TYPE, NDJSON);
@@ -284,9 +323,10 @@ impl Gateway {
         response
     }
 
-    /// The upstream's error, with its details and metadata.
-    fn grpc_error(&self, status: &tonic::Status) -> Response<Body> {
+    /// The upstream's error, with its details and metadata; counted.
+    fn grpc_error(&self, route: &Route, status: &tonic::Status) -> Response<Body> {
         if is_local_timeout(status) {
+            route.upstream_errors.record(Code::DeadlineExceeded);
             return status_response(
                 &self.json,
                 Code::DeadlineExceeded,
@@ -294,6 +334,7 @@ impl Gateway {
             );
         }
         let code = upstream_code(status);
+        route.upstream_errors.record(code);
         let mut response = error_response(
             &self.json,
             http_status(code),
@@ -339,9 +380,21 @@ impl Gateway {
         }
     }
 
-    fn preflight(&self, parts: &Parts) -> Response<Body> {
-        let methods = self.router.methods(parts.uri.path());
-        match self.cors.preflight(parts, &methods) {
+    /// Answers a CORS preflight, labelled as the route the browser asks
+    /// about (its `Access-Control-Request-Method` on this path).
+    fn preflight(&self, parts: &Parts) -> (Response<Body>, Served) {
+        let path = parts.uri.path();
+        let served = parts
+            .headers
+            .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+            .and_then(|value| Method::from_bytes(value.as_bytes()).ok())
+            .and_then(|method| match self.router.find(&method, path) {
+                Lookup::Found { binding, .. } => Some(Served::Binding(binding)),
+                _ => None,
+            })
+            .unwrap_or(Served::Unmatched);
+        let methods = self.router.methods(path);
+        let response = match self.cors.preflight(parts, &methods) {
             Preflight::Allowed(headers) => {
                 let mut response = Response::new(Body::empty());
                 *response.status_mut() = StatusCode::NO_CONTENT;
@@ -362,7 +415,8 @@ impl Gateway {
                 "Not Found",
                 &[],
             ),
-        }
+        };
+        (response, served)
     }
 
     async fn readyz(&self) -> Response<Body> {

@@ -19,6 +19,7 @@ pub mod gateway;
 mod handler;
 pub mod json;
 pub mod metadata;
+mod metrics;
 pub mod openapi;
 pub mod request;
 pub mod router;
@@ -41,10 +42,16 @@ pub enum Error {
     Startup(#[from] StartupError),
     #[error("the server failed: {0}")]
     Serve(#[from] std::io::Error),
+    #[error("cannot serve the admin port on {addr}: {source}")]
+    Admin {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Serves the gateway described by `config` on `listener` until `shutdown`
-/// completes, then drains in-flight requests.
+/// completes, then drains in-flight requests; with an admin address, serves
+/// `/metrics` and `/healthz` there until the gateway has stopped.
 pub async fn run(
     config: Config,
     listener: TcpListener,
@@ -60,6 +67,30 @@ pub async fn run(
             "route"
         );
     }
+    // The admin port stays up while requests drain, and goes with `run`
+    // (even when its future is dropped).
+    let _admin = match config.gateway.admin_listen {
+        Some(addr) => {
+            let task = bazaar_runtime::admin::spawn(
+                addr,
+                gateway.metrics().clone(),
+                std::future::pending(),
+            )
+            .await
+            .map_err(|source| Error::Admin { addr, source })?;
+            Some(AbortOnDrop(task))
+        }
+        None => None,
+    };
     server::serve(gateway, listener, shutdown).await?;
     Ok(())
+}
+
+/// Ends a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -8,21 +8,26 @@
 //! identity. In sidecar mode (Istio) the same stack runs over plaintext, as
 //! the sidecar does mTLS; a service the policy does not describe (a foreign
 //! descriptor set) then gets a plain channel. The gateway never retries: a
-//! REST client sees the first answer and decides for itself.
+//! REST client sees the first answer and decides for itself. Either way
+//! each call gets the gRPC client metrics and a client span, whose trace
+//! context goes upstream.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use bazaar_mesh::{
-    Credentials, MeshConfig, MeshPolicy, Mode, Upstream, client::ClientError as MeshClientError,
-    policy::PolicyError, tls::TlsError,
+    Credentials, MeshConfig, MeshPolicy, Mode, Upstream,
+    client::{ClientError as MeshClientError, ClientMetrics},
+    policy::PolicyError,
+    tls::TlsError,
 };
+use bazaar_observe::ObserveLayer;
 use bazaar_runtime::client::{ClientConfig, ClientError, channel};
 use serde::Serialize;
 use tonic::{Code, body::Body, transport::Channel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
-use tower::{BoxError, ServiceExt as _, util::BoxCloneSyncService};
+use tower::{BoxError, Layer as _, ServiceExt as _, util::BoxCloneSyncService};
 
 use crate::config::{BAZAAR_DEFAULT_ROUTES, GatewayConfig, WORKLOAD};
 
@@ -85,6 +90,16 @@ where
     BoxCloneSyncService::new(service.map_err(|error: E| CallError(error.into())))
 }
 
+/// A plain channel with the client metrics and span of every call (the
+/// mesh stack has them inside).
+fn observed(channel: Channel, client: &ClientMetrics) -> UpstreamChannel {
+    boxed(
+        ObserveLayer::new(client.grpc.clone())
+            .layer(channel)
+            .map_response(|response| response.map(Body::new)),
+    )
+}
+
 /// The mesh as the gateway takes part in it.
 pub struct Mesh {
     pub mode: Mode,
@@ -136,12 +151,14 @@ pub struct Readiness {
 impl Upstreams {
     /// Resolves an address for every service in `services`: its route, else
     /// the default upstream, else (serving the embedded Bazaar set) Bazaar's
-    /// default port for it; and, in the mesh, the workload it is.
+    /// default port for it; and, in the mesh, the workload it is. Every
+    /// call is measured and traced in `client`.
     pub fn resolve(
         config: &GatewayConfig,
         mesh: &Mesh,
         services: &[String],
         bazaar_defaults: bool,
+        client: &ClientMetrics,
     ) -> Result<Self, UpstreamError> {
         let mut routes = BTreeMap::new();
         for route in &config.routes {
@@ -190,7 +207,7 @@ impl Upstreams {
             let index = match existing {
                 Some(index) => index,
                 None => {
-                    let target = Target::new(config, mesh, url, workload)?;
+                    let target = Target::new(config, mesh, url, workload, client)?;
                     upstreams.targets.push(target);
                     upstreams.targets.len() - 1
                 }
@@ -204,6 +221,15 @@ impl Upstreams {
     pub fn channel_of(&self, service: &str) -> Option<&UpstreamChannel> {
         let index = self.services.get(service)?;
         self.targets.get(*index).map(|t| &t.channel)
+    }
+
+    /// Who answers `service`'s calls, for metrics: its workload in the mesh
+    /// policy, else (a service outside it) the service's own name.
+    pub fn upstream_name<'a>(&'a self, service: &'a str) -> &'a str {
+        self.services
+            .get(service)
+            .and_then(|index| self.targets.get(*index)?.workload.as_deref())
+            .unwrap_or(service)
     }
 
     /// Service → address, for logs.
@@ -262,6 +288,7 @@ impl Target {
         mesh: &Mesh,
         url: String,
         workload: Option<String>,
+        client: &ClientMetrics,
     ) -> Result<Self, UpstreamError> {
         let policy = workload
             .as_deref()
@@ -275,7 +302,7 @@ impl Target {
             return Ok(Self {
                 url,
                 workload,
-                channel: boxed(plain.clone()),
+                channel: observed(plain.clone(), client),
                 health: plain,
             });
         };
@@ -295,6 +322,7 @@ impl Target {
             policy: Arc::new(policy.clone()),
             tls,
             connect_timeout: config.connect_timeout,
+            metrics: Some(client.clone()),
         };
         Ok(Self {
             channel: boxed(upstream.channel()?),

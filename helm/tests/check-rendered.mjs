@@ -1,7 +1,8 @@
 // Checks rendered Bazaar manifests against Istio's schemas and against the
 // mesh policy they were rendered from.
 //
-//   node helm/tests/check-rendered.mjs --modules DIR --policy FILE NAME=RENDERED.yaml...
+//   node helm/tests/check-rendered.mjs --modules DIR --policy FILE \
+//     --alerts ALERTS.yml --dashboard DASHBOARD.json NAME=RENDERED.yaml...
 //
 // DIR is the node_modules holding @kubernetes-models/istio@3.0.1 and yaml
 // (scripts/tools.sh istio-models). Each NAME=FILE is one `helm template`
@@ -22,7 +23,17 @@
 // - NetworkPolicies allow exactly the caller -> callee pairs of the policy;
 // - every Service port is named by protocol, with a matching appProtocol;
 // - every container has readiness and liveness probes, requests and limits,
-//   and the restricted securityContext.
+//   and the restricted securityContext;
+// - every workload's admin port: the ConfigMap binds it on 0.0.0.0, it is
+//   container and Service port http-metrics, the pod's prometheus.io
+//   annotations name it; under Istio a PeerAuthentication makes that port
+//   (and no other, the edge's plaintext option aside) PERMISSIVE and an
+//   ALLOW rule opens it (and no gRPC method) to any source; a NetworkPolicy
+//   admits it;
+// - the dashboard and rules ConfigMaps hold exactly ALERTS.yml and
+//   DASHBOARD.json; a PrometheusRule's groups equal ALERTS.yml's; a
+//   ServiceMonitor per workload selects its Service and scrapes
+//   http-metrics (no schema knows these CRDs: checked field by field).
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -37,11 +48,13 @@ const option = (name) => {
   return value;
 };
 function usage(problem) {
-  console.error(`check-rendered: ${problem}\nusage: check-rendered.mjs --modules DIR --policy FILE NAME=RENDERED.yaml...`);
+  console.error(`check-rendered: ${problem}\nusage: check-rendered.mjs --modules DIR --policy FILE --alerts FILE --dashboard FILE NAME=RENDERED.yaml...`);
   process.exit(2);
 }
 const modules = resolve(option("--modules"));
 const policyFile = option("--policy");
+const alertsFile = option("--alerts");
+const dashboardFile = option("--dashboard");
 if (args.length === 0) usage("no rendering given");
 
 const require = createRequire(join(modules, "noop.js"));
@@ -202,9 +215,35 @@ const pathMatches = (pattern, path) =>
 
 const selects = (selector, labels) => Object.entries(selector ?? {}).every(([k, v]) => labels?.[k] === v);
 
+// The operations of an AuthorizationPolicy rule that can match a connection
+// to `port`: an operation naming other ports cannot. No `to`: every one.
+const operationsOn = (rule, port) =>
+  (rule.to ?? [{ operation: {} }]).map((t) => t.operation ?? {}).filter((o) => !o.ports || o.ports.map(String).includes(String(port)));
+
+// --------------------------------------------------------- observability --
+
+const alertsText = readFileSync(alertsFile, "utf8");
+const alerts = YAML.parse(alertsText);
+if (!alerts?.groups?.length) problems.push(`${alertsFile}: no rule groups`);
+const dashboardText = readFileSync(dashboardFile, "utf8");
+const METRICS_PORT_NAME = "http-metrics";
+// Fields of the Prometheus Operator's kinds the chart may set (its CRDs are
+// not here to validate against).
+const SERVICE_MONITOR_FIELDS = {
+  spec: ["selector", "namespaceSelector", "endpoints", "jobLabel", "targetLabels", "podTargetLabels"],
+  endpoint: ["port", "path", "scheme", "interval", "scrapeTimeout", "honorLabels", "relabelings", "metricRelabelings"],
+};
+const PROMETHEUS_DURATION = /^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$/;
+// Equal as data: helm's toYaml sorts mapping keys.
+const canonical = (v) =>
+  Array.isArray(v) ? v.map(canonical) : v && typeof v === "object" ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical(v[k])])) : v;
+const deepEqual = (a, b) => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+
 // ------------------------------------------------------------------ main --
 
 let istioCount = 0;
+let monitorCount = 0;
+let prometheusRuleCount = 0;
 for (const spec of args) {
   const eq = spec.indexOf("=");
   if (eq < 1) usage(`${spec}: expected NAME=FILE`);
@@ -290,8 +329,9 @@ for (const spec of args) {
       for (const p of policies) {
         if ((p.spec?.action ?? "ALLOW") !== "ALLOW" || !p.spec?.rules || !selects(p.spec.selector?.matchLabels, labels)) continue;
         for (const rule of p.spec.rules) {
-          // No `to` (or an operation without paths): every path.
-          const paths = rule.to ? rule.to.flatMap((t) => t.operation?.paths ?? ["*"]) : ["*"];
+          // Only operations that can match the service's port; one
+          // without paths matches every path.
+          const paths = operationsOn(rule, m.spec.port).flatMap((o) => o.paths ?? ["*"]);
           if (!paths.some((pattern) => pathMatches(pattern, m.path))) continue;
           const sources = rule.from ?? [{ source: { principals: ["*"] } }];
           for (const f of sources) for (const pr of f.source?.principals ?? ["<any source>"]) allowed.add(pr);
@@ -345,6 +385,53 @@ for (const spec of args) {
     }
   }
 
+  // Admin ports: bound, exposed, annotated, reachable through the mesh.
+  const metricsPorts = new Map();
+  for (const w of workloadNames) {
+    const d = named("Deployment", w);
+    const env = named("ConfigMap", `${w}-config`)?.data ?? {};
+    const key = w === "gateway" ? "BAZAAR__GATEWAY__ADMIN_LISTEN" : "BAZAAR__SERVER__ADMIN_LISTEN";
+    const listen = /^0\.0\.0\.0:(\d+)$/.exec(env[key] ?? "");
+    if (!listen) { fail(`ConfigMap ${w}-config: ${key}=${env[key]} does not bind the admin port on 0.0.0.0`); continue; }
+    const port = Number(listen[1]);
+    metricsPorts.set(w, port);
+    const containerPort = d?.spec.template.spec.containers.flatMap((c) => c.ports ?? []).find((p) => p.name === METRICS_PORT_NAME);
+    if (containerPort?.containerPort !== port) fail(`Deployment ${w}: container port ${METRICS_PORT_NAME} is ${containerPort?.containerPort}, the admin port ${port}`);
+    const servicePort = (named("Service", w)?.spec.ports ?? []).find((p) => p.name === METRICS_PORT_NAME);
+    if (servicePort?.port !== port || ![port, METRICS_PORT_NAME].includes(servicePort?.targetPort)) fail(`Service ${w}: no port ${METRICS_PORT_NAME} ${port} to the admin port`);
+    const annotations = d?.spec.template.metadata.annotations ?? {};
+    if (annotations["prometheus.io/scrape"] !== undefined) {
+      const want = { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": "/metrics" };
+      // Istio's metrics merging would point them at the agent's port 15020,
+      // which the NetworkPolicies keep closed.
+      if (istioOn) want["prometheus.istio.io/merge-metrics"] = "false";
+      for (const [k, v] of Object.entries(want)) if (annotations[k] !== v) fail(`Deployment ${w}: pod annotation ${k}=${annotations[k]} instead of ${v}`);
+    }
+    if (istioOn) {
+      const labels = d?.spec.template.metadata.labels;
+      const peers = of("PeerAuthentication").filter((p) => p.spec.selector && selects(p.spec.selector.matchLabels, labels));
+      if (peers.length !== 1) fail(`workload ${w}: ${peers.length} PeerAuthentications select it (one, for its port-level modes)`);
+      for (const p of peers) {
+        if (p.spec.mtls?.mode !== "STRICT") fail(`${name(p)}: mtls ${p.spec.mtls?.mode} instead of STRICT`);
+        const levels = p.spec.portLevelMtls ?? {};
+        if (levels[port]?.mode !== "PERMISSIVE") fail(`${name(p)}: the admin port ${port} is not PERMISSIVE (a scraper outside the mesh speaks plaintext)`);
+        for (const [other, level] of Object.entries(levels)) {
+          if (Number(other) === port || level.mode !== "PERMISSIVE") continue;
+          const edge = w === "gateway" && Number(other) === Number(named("Service", "gateway")?.spec.ports.find((sp) => sp.name === "http-rest")?.port);
+          if (!edge) fail(`${name(p)}: port ${other} is PERMISSIVE too`);
+        }
+      }
+      // Plaintext scrapers have no principal: the rule must admit any source.
+      const open = of("AuthorizationPolicy").some(
+        (p) =>
+          (p.spec?.action ?? "ALLOW") === "ALLOW" &&
+          selects(p.spec?.selector?.matchLabels, labels) &&
+          (p.spec?.rules ?? []).some((r) => !r.from && !r.when && operationsOn(r, port).some((o) => !o.paths && !o.methods && !o.hosts)),
+      );
+      if (!open) fail(`AuthorizationPolicy: no ALLOW rule opens ${w}'s admin port ${port} to any source`);
+    }
+  }
+
   // NetworkPolicies: exactly the policy's caller -> callee pairs.
   const netpols = of("NetworkPolicy");
   if (netpols.length) {
@@ -354,7 +441,8 @@ for (const spec of args) {
     for (const np of netpols) {
       const callee = np.spec.podSelector.matchLabels?.["app.kubernetes.io/name"];
       for (const rule of np.spec.ingress ?? []) {
-        const ports = (rule.ports ?? []).map((p) => p.port);
+        // The admin port is Prometheus's, not a caller's.
+        const ports = (rule.ports ?? []).map((p) => p.port).filter((p) => p !== metricsPorts.get(callee));
         for (const from of rule.from ?? []) {
           const caller = from.podSelector?.matchLabels?.["app.kubernetes.io/name"];
           if (!caller || from.namespaceSelector || from.ipBlock) continue;
@@ -367,12 +455,76 @@ for (const spec of args) {
     const extra = diff(got, expected);
     if (missing.length) fail(`NetworkPolicy does not allow ${missing.join(", ")}`);
     if (extra.length) fail(`NetworkPolicy allows ${extra.join(", ")}, which the policy does not`);
+    for (const [w, port] of metricsPorts) {
+      const np = netpols.find((n) => n.spec.podSelector.matchLabels?.["app.kubernetes.io/name"] === w);
+      if (!(np?.spec.ingress ?? []).some((r) => (r.ports ?? []).some((p) => p.port === port))) fail(`NetworkPolicy ${w}: the admin port ${port} is not admitted`);
+    }
     const deny = netpols.find((np) => !np.spec.ingress && !np.spec.egress && np.spec.policyTypes?.includes("Ingress") && np.spec.policyTypes?.includes("Egress"));
     if (!deny) fail("no default-deny NetworkPolicy");
   }
+
+  const monitoring = checkMonitoring(docs, workloadNames);
+  monitorCount += monitoring.monitors;
+  prometheusRuleCount += monitoring.rules;
+}
+
+// The Prometheus Operator's kinds and the monitoring ConfigMaps, per rendering.
+function checkMonitoring(docs, workloadNames) {
+  const of = (kind) => docs.filter((d) => d.kind === kind);
+  for (const c of of("ConfigMap")) {
+    if (c.data?.["alerts.yml"] !== undefined && c.data["alerts.yml"] !== alertsText) fail(`ConfigMap ${c.metadata.name}: alerts.yml differs from ${alertsFile}`);
+    if (c.data?.["bazaar.json"] !== undefined) {
+      if (c.data["bazaar.json"] !== dashboardText) fail(`ConfigMap ${c.metadata.name}: bazaar.json differs from ${dashboardFile}`);
+      if (c.metadata.labels?.grafana_dashboard === undefined) fail(`ConfigMap ${c.metadata.name}: no grafana_dashboard label for Grafana's sidecar`);
+    }
+  }
+  for (const d of docs.filter((x) => /^monitoring\.coreos\.com\//.test(x.apiVersion ?? ""))) {
+    const where = `${d.kind} ${d.metadata?.name}`;
+    if (d.apiVersion !== "monitoring.coreos.com/v1") fail(`${where}: apiVersion ${d.apiVersion}`);
+    if (!["ServiceMonitor", "PrometheusRule"].includes(d.kind)) fail(`${where}: a kind the chart does not render`);
+    if (!d.metadata?.namespace) fail(`${where}: no namespace`);
+  }
+  for (const r of of("PrometheusRule")) {
+    const where = `PrometheusRule ${r.metadata.name}`;
+    const unknown = Object.keys(r.spec ?? {}).filter((k) => k !== "groups");
+    if (unknown.length) fail(`${where}: unknown spec fields ${unknown.join(", ")}`);
+    if (!deepEqual(r.spec?.groups, alerts?.groups)) fail(`${where}: its groups differ from ${alertsFile}`);
+    for (const g of r.spec?.groups ?? []) {
+      for (const rule of g.rules ?? []) {
+        if (!rule.alert || typeof rule.expr !== "string") fail(`${where} group ${g.name}: a rule without alert or expr`);
+        if (rule.for !== undefined && !PROMETHEUS_DURATION.test(rule.for)) fail(`${where} ${rule.alert}: for ${rule.for} is not a Prometheus duration`);
+      }
+    }
+  }
+  const monitors = of("ServiceMonitor");
+  if (monitors.length) {
+    const monitored = monitors.map((m) => m.metadata.name).sort();
+    if (!deepEqual(monitored, workloadNames)) fail(`ServiceMonitors for ${monitored.join(", ")}, workloads ${workloadNames.join(", ")}`);
+  }
+  for (const m of monitors) {
+    const where = `ServiceMonitor ${m.metadata.name}`;
+    const spec = m.spec ?? {};
+    for (const k of Object.keys(spec)) if (!SERVICE_MONITOR_FIELDS.spec.includes(k)) fail(`${where}: unknown field spec/${k}`);
+    const services = of("Service").filter((s) => selects(spec.selector?.matchLabels, s.metadata.labels));
+    if (!spec.selector?.matchLabels || services.length !== 1 || services[0].metadata.name !== m.metadata.name) {
+      fail(`${where}: selects Services ${services.map((s) => s.metadata.name).join(", ") || "none"}, not its workload's alone`);
+    }
+    if (!deepEqual(spec.namespaceSelector?.matchNames, [m.metadata.namespace])) fail(`${where}: namespaceSelector is not its own namespace`);
+    if (!spec.endpoints?.length) fail(`${where}: no endpoints`);
+    for (const e of spec.endpoints ?? []) {
+      for (const k of Object.keys(e)) if (!SERVICE_MONITOR_FIELDS.endpoint.includes(k)) fail(`${where}: unknown endpoint field ${k}`);
+      const port = services[0]?.spec.ports.find((p) => p.name === e.port);
+      if (e.port !== METRICS_PORT_NAME || !port) fail(`${where}: endpoint port ${e.port} is not the Service's ${METRICS_PORT_NAME}`);
+      if (e.path !== "/metrics") fail(`${where}: path ${e.path}`);
+      if (e.scheme !== undefined && e.scheme !== "http") fail(`${where}: scheme ${e.scheme} (the admin port is plain HTTP)`);
+      for (const k of ["interval", "scrapeTimeout"]) if (e[k] !== undefined && !PROMETHEUS_DURATION.test(e[k])) fail(`${where}: ${k} ${e[k]} is not a duration`);
+    }
+  }
+  return { monitors: monitors.length, rules: of("PrometheusRule").length };
 }
 
 if (istioCount === 0) problems.push("no Istio resource in any rendering: nothing was validated against @kubernetes-models/istio");
+if (monitorCount === 0 || prometheusRuleCount === 0) problems.push("no ServiceMonitor or no PrometheusRule in any rendering: render one with monitoring enabled");
 
 if (problems.length) {
   for (const p of problems) console.error(`FAIL ${p}`);
@@ -380,5 +532,6 @@ if (problems.length) {
 }
 console.log(
   `ok: ${args.length} renderings, ${istioCount} Istio resources valid; ` +
-    `${methods.length} RPCs (internal: ${internal.map((m) => m.name).join(", ")}) allow exactly the policy's callers`,
+    `${methods.length} RPCs (internal: ${internal.map((m) => m.name).join(", ")}) allow exactly the policy's callers; ` +
+    `${monitorCount} ServiceMonitors, ${prometheusRuleCount} PrometheusRules`,
 );

@@ -26,8 +26,8 @@ use tokio::{
 };
 
 use crate::{
-    journey, process, ready,
-    stack::{Databases, Service, Stack},
+    journey, observe, process, ready,
+    stack::{ADMIN_PORT_OFFSET, Databases, Service, Stack},
 };
 
 /// Starts Bazaar's services and REST gateway, prefixes their logs, and stops
@@ -35,13 +35,18 @@ use crate::{
 ///
 /// Every `BAZAAR__SECTION__KEY` variable in the environment reaches every
 /// binary (e.g. BAZAAR__TELEMETRY__LOG_FORMAT=json), except those the
-/// launcher sets per service: BAZAAR__SERVER__LISTEN, BAZAAR__DATABASE__URL,
+/// launcher sets per service: BAZAAR__SERVER__LISTEN,
+/// BAZAAR__SERVER__ADMIN_LISTEN, BAZAAR__DATABASE__URL,
 /// BAZAAR__AUTH__JWKS_URL, BAZAAR__PRODUCT__URL, BAZAAR__PAYMENT__URL,
 /// BAZAAR__TOKENS__SIGNING_KEY_FILE and BAZAAR__MESH__CERTS_DIR.
 ///
 /// The services serve only over mTLS: before starting anything the launcher
 /// makes sure a development CA and a certificate per mesh workload exist
 /// under <data-dir>/mesh.
+///
+/// Every binary serves Prometheus metrics on its admin port (plain HTTP
+/// `/metrics`), by default its port + 1000; `--observe` also runs a local
+/// Prometheus that scrapes them all.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "bazaar-devstack", version)]
 pub struct Options {
@@ -75,6 +80,27 @@ pub struct Options {
     /// Port of the REST gateway.
     #[arg(long, value_name = "PORT", default_value_t = Service::Gateway.default_port())]
     pub gateway_port: u16,
+    /// Admin port (/metrics, /healthz) of the user service [default: its
+    /// port + 1000].
+    #[arg(long, value_name = "PORT")]
+    pub user_admin_port: Option<u16>,
+    /// Admin port of the product service [default: its port + 1000].
+    #[arg(long, value_name = "PORT")]
+    pub product_admin_port: Option<u16>,
+    /// Admin port of the payment service [default: its port + 1000].
+    #[arg(long, value_name = "PORT")]
+    pub payment_admin_port: Option<u16>,
+    /// Admin port of the order service [default: its port + 1000].
+    #[arg(long, value_name = "PORT")]
+    pub order_admin_port: Option<u16>,
+    /// Admin port of the REST gateway [default: its port + 1000].
+    #[arg(long, value_name = "PORT")]
+    pub gateway_admin_port: Option<u16>,
+    /// Write a Prometheus scrape configuration for the stack
+    /// (<data-dir>/prometheus/prometheus.yml) and, when `prometheus` is on
+    /// PATH, run it on http://127.0.0.1:9090 until the stack stops.
+    #[arg(long)]
+    pub observe: bool,
     /// Seconds every binary has to become ready.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub ready_timeout: u64,
@@ -84,22 +110,34 @@ pub struct Options {
 }
 
 impl Options {
-    fn stack(&self) -> Stack {
+    fn stack(&self) -> anyhow::Result<Stack> {
         let mut stack = Stack::local(&self.data_dir);
-        for (service, port) in [
-            (Service::User, self.user_port),
-            (Service::Product, self.product_port),
-            (Service::Payment, self.payment_port),
-            (Service::Order, self.order_port),
-            (Service::Gateway, self.gateway_port),
+        for (service, port, admin_port) in [
+            (Service::User, self.user_port, self.user_admin_port),
+            (Service::Product, self.product_port, self.product_admin_port),
+            (Service::Payment, self.payment_port, self.payment_admin_port),
+            (Service::Order, self.order_port, self.order_admin_port),
+            (Service::Gateway, self.gateway_port, self.gateway_admin_port),
         ] {
             stack.ports.set(service, port);
+            let admin_port = match admin_port {
+                Some(admin_port) => admin_port,
+                None => port.checked_add(ADMIN_PORT_OFFSET).with_context(|| {
+                    format!(
+                        "port {port} of {} leaves no room for its admin port \
+                         (+{ADMIN_PORT_OFFSET}): pass --{}-admin-port",
+                        service.name(),
+                        service.name()
+                    )
+                })?,
+            };
+            stack.admin_ports.set(service, admin_port);
         }
         if let Some(url) = &self.postgres {
             stack.databases = Databases::postgres(url);
         }
         stack.gateway = !self.no_gateway;
-        stack
+        Ok(stack)
     }
 }
 
@@ -119,7 +157,7 @@ const PHASES: [&[Service]; 2] = [
 pub async fn run(options: Options) -> anyhow::Result<u8> {
     let started = Instant::now();
     let out = Output::new();
-    let mut stack = options.stack();
+    let mut stack = options.stack()?;
     let bin_dir = match &options.bin_dir {
         Some(dir) => dir.clone(),
         None => std::env::current_exe()
@@ -156,6 +194,17 @@ pub async fn run(options: Options) -> anyhow::Result<u8> {
             return Ok(1);
         }
     }
+    if options.observe {
+        let prometheus = tokio::select! {
+            prometheus = start_prometheus(&stack, &out) => prometheus,
+            name = signals.recv() => {
+                out.say(&format!("{name} during start-up; stopping"));
+                stop_all(&mut running, stop_timeout, &mut signals, &out).await;
+                return Ok(1);
+            }
+        };
+        running.extend(prometheus);
+    }
     out.banner(&banner(&stack, started.elapsed()));
 
     let code = loop {
@@ -165,10 +214,18 @@ pub async fn run(options: Options) -> anyhow::Result<u8> {
                 break 0;
             }
             () = tokio::time::sleep(Duration::from_millis(200)) => {
-                if let Some((service, status)) = first_exited(&mut running) {
+                if let Some((name, status)) = first_exited(&mut running) {
+                    // Prometheus watches the stack; losing it is no reason
+                    // to stop the services.
+                    if name == PROMETHEUS {
+                        out.say(&format!(
+                            "prometheus exited ({}); its log is above. The services keep running",
+                            describe(status)
+                        ));
+                        continue;
+                    }
                     out.say(&format!(
-                        "{} exited unexpectedly ({}); stopping the others",
-                        service.name(),
+                        "{name} exited unexpectedly ({}); stopping the others",
                         describe(status)
                     ));
                     break 1;
@@ -178,6 +235,100 @@ pub async fn run(options: Options) -> anyhow::Result<u8> {
     };
     stop_all(&mut running, stop_timeout, &mut signals, &out).await;
     Ok(code)
+}
+
+/// The child name (and log tag) of `--observe`'s Prometheus.
+const PROMETHEUS: &str = "prometheus";
+/// How often `--observe`'s Prometheus scrapes every binary.
+const SCRAPE_INTERVAL: Duration = Duration::from_secs(5);
+/// How long Prometheus may take to answer `/-/ready`.
+const PROMETHEUS_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `--observe`: writes the stack's scrape configuration and, when
+/// Prometheus is installed and its port free, runs it. Nothing here stops
+/// the stack: without Prometheus the services are just as usable.
+async fn start_prometheus(stack: &Stack, out: &Output) -> Option<Running> {
+    let dir = stack.data_dir.join("prometheus");
+    let config = dir.join("prometheus.yml");
+    // `make run` starts in the repository root (scripts/run.sh cds there);
+    // Prometheus resolves relative rule paths against the config's
+    // directory, hence an absolute one.
+    let rules: Vec<PathBuf> = std::env::current_dir()
+        .ok()
+        .map(|root| root.join(observe::ALERT_RULES))
+        .filter(|path| path.is_file())
+        .into_iter()
+        .collect();
+    let text = observe::scrape_config(stack, SCRAPE_INTERVAL, &rules);
+    if let Err(error) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&config, text)) {
+        out.say(&format!(
+            "cannot write {}: {error}; not starting Prometheus",
+            config.display()
+        ));
+        return None;
+    }
+    let alerting = match rules.first() {
+        Some(path) => format!("alerting rules {}", path.display()),
+        None => format!("no alerting rules: {} not found", observe::ALERT_RULES),
+    };
+    out.say(&format!(
+        "wrote the Prometheus scrape configuration {} (every {} s; {alerting})",
+        config.display(),
+        SCRAPE_INTERVAL.as_secs()
+    ));
+    let Some(binary) = observe::find_on_path(PROMETHEUS) else {
+        out.say(&format!(
+            "prometheus is not installed, so only the configuration is written: \
+             `scripts/tools.sh prometheus` or `apt-get install prometheus` installs it \
+             (then `prometheus --config.file {}`)",
+            config.display()
+        ));
+        return None;
+    };
+    let listen = observe::PROMETHEUS_LISTEN;
+    if let Err(error) = std::net::TcpListener::bind(listen) {
+        out.say(&format!(
+            "{listen} is not free ({error}): another Prometheus? Not starting one"
+        ));
+        return None;
+    }
+    let mut command = observe::prometheus_command(&binary, &config, &dir.join("tsdb"), listen);
+    // Its start-up chatter would drown the services' logs.
+    command.arg("--log.level=warn");
+    let mut running = match spawn_tagged(command, PROMETHEUS, out.paint("[prometheus]", "90")) {
+        Ok(running) => running,
+        Err(error) => {
+            out.say(&format!("cannot run {}: {error}", binary.display()));
+            return None;
+        }
+    };
+    out.say(&format!(
+        "started prometheus (pid {}) on {listen}",
+        running.child.id().unwrap_or_default()
+    ));
+    let deadline = Instant::now() + PROMETHEUS_READY_TIMEOUT;
+    loop {
+        if ready::http_ok(listen, "/-/ready").await {
+            out.say(&format!("Prometheus: http://{listen}"));
+            break;
+        }
+        if let Some((_, status)) = first_exited(std::slice::from_mut(&mut running)) {
+            out.say(&format!(
+                "prometheus exited during start-up ({}); its log is above",
+                describe(status)
+            ));
+            break;
+        }
+        if Instant::now() >= deadline {
+            out.say(&format!(
+                "prometheus is not ready within {} s; leaving it running",
+                PROMETHEUS_READY_TIMEOUT.as_secs()
+            ));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Some(running)
 }
 
 /// Checks what can be checked before starting anything: the binaries exist
@@ -202,14 +353,18 @@ fn preflight(stack: &mut Stack, bin_dir: &Path, out: &Output) -> anyhow::Result<
         stack.gateway = false;
     }
     for service in stack.services() {
-        let addr = stack.addr(service);
-        if let Err(error) = std::net::TcpListener::bind(addr) {
-            bail!(
-                "{addr} ({}) is not free: {error}. Is another `make run` running? \
-                 Stop it, or pick other ports (--{}-port).",
-                service.name(),
-                service.name()
-            );
+        for (addr, what, flag) in [
+            (stack.addr(service), "", "port"),
+            (stack.admin_addr(service), " admin", "admin-port"),
+        ] {
+            if let Err(error) = std::net::TcpListener::bind(addr) {
+                bail!(
+                    "{addr} ({}{what}) is not free: {error}. Is another `make run` running? \
+                     Stop it, or pick other ports (--{}-{flag}).",
+                    service.name(),
+                    service.name()
+                );
+            }
         }
     }
     if let Databases::Sqlite(dir) = &stack.databases {
@@ -238,7 +393,8 @@ fn preflight(stack: &mut Stack, bin_dir: &Path, out: &Output) -> anyhow::Result<
 
 /// A started child and the tasks copying its output.
 struct Running {
-    service: Service,
+    /// The binary's short name (a [`Service::name`], or [`PROMETHEUS`]).
+    name: &'static str,
     child: Child,
     pumps: Vec<JoinHandle<()>>,
     exit: Option<ExitStatus>,
@@ -246,17 +402,34 @@ struct Running {
 
 fn spawn(stack: &Stack, service: Service, bin_dir: &Path, out: &Output) -> anyhow::Result<Running> {
     let mut command = stack.command(service, bin_dir);
-    command.stdout(Stdio::piped()).stderr(Stdio::piped());
     if !out.color {
         // Plain text when our own output is not a terminal.
         command.env("NO_COLOR", "1");
     }
+    let running = spawn_tagged(command, service.name(), out.tag(service))
+        .with_context(|| format!("cannot run {}", bin_dir.join(service.binary()).display()))?;
+    out.say(&format!(
+        "started {} (pid {}) on {} (metrics {})",
+        service.name(),
+        running.child.id().unwrap_or_default(),
+        stack.addr(service),
+        stack.metrics_url(service)
+    ));
+    Ok(running)
+}
+
+/// Starts `command` as the child `name`, its output copied line by line
+/// after `tag`; killed if its handle is dropped.
+fn spawn_tagged(
+    mut command: std::process::Command,
+    name: &'static str,
+    tag: String,
+) -> std::io::Result<Running> {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut command = tokio::process::Command::from(command);
     command.kill_on_drop(true);
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("cannot run {}", bin_dir.join(service.binary()).display()))?;
-    let tag: Arc<[u8]> = out.tag(service).into_bytes().into();
+    let mut child = command.spawn()?;
+    let tag: Arc<[u8]> = tag.into_bytes().into();
     let mut pumps = Vec::new();
     if let Some(stdout) = child.stdout.take() {
         pumps.push(pump(stdout, Arc::clone(&tag), Stream::Stdout));
@@ -264,14 +437,8 @@ fn spawn(stack: &Stack, service: Service, bin_dir: &Path, out: &Output) -> anyho
     if let Some(stderr) = child.stderr.take() {
         pumps.push(pump(stderr, tag, Stream::Stderr));
     }
-    out.say(&format!(
-        "started {} (pid {}) on {}",
-        service.name(),
-        child.id().unwrap_or_default(),
-        stack.addr(service)
-    ));
     Ok(Running {
-        service,
+        name,
         child,
         pumps,
         exit: None,
@@ -290,10 +457,9 @@ async fn wait_ready(
 ) -> Result<(), String> {
     let mut pending = starting.to_vec();
     loop {
-        if let Some((service, status)) = first_exited(running) {
+        if let Some((name, status)) = first_exited(running) {
             return Err(format!(
-                "{} exited during start-up ({}); its log is above",
-                service.name(),
+                "{name} exited during start-up ({}); its log is above",
                 describe(status)
             ));
         }
@@ -326,14 +492,14 @@ async fn wait_ready(
 }
 
 /// The first child found to have exited since the last look.
-fn first_exited(running: &mut [Running]) -> Option<(Service, ExitStatus)> {
+fn first_exited(running: &mut [Running]) -> Option<(&'static str, ExitStatus)> {
     running.iter_mut().find_map(|r| {
         if r.exit.is_some() {
             return None;
         }
         let status = r.child.try_wait().ok().flatten()?;
         r.exit = Some(status);
-        Some((r.service, status))
+        Some((r.name, status))
     })
 }
 
@@ -380,8 +546,8 @@ async fn stop_all(running: &mut [Running], timeout: Duration, signals: &mut Sign
     let summary: Vec<String> = running
         .iter()
         .map(|r| match r.exit {
-            Some(status) => format!("{} {}", r.service.name(), describe(status)),
-            None => format!("{} unknown", r.service.name()),
+            Some(status) => format!("{} {}", r.name, describe(status)),
+            None => format!("{} unknown", r.name),
         })
         .collect();
     if !summary.is_empty() {
@@ -532,6 +698,14 @@ pub fn banner(stack: &Stack, elapsed: Duration) -> String {
         )),
         None => text.push_str("  REST        not running (no gateway in this stack; see above)\n"),
     }
+    for (index, service) in stack.services().enumerate() {
+        let label = if index == 0 { "Metrics" } else { "" };
+        text.push_str(&format!(
+            "  {label:<12}{:<9}{}\n",
+            service.name(),
+            stack.metrics_url(service)
+        ));
+    }
     text.push_str(&format!(
         "  gRPC        {}\n  Admin       admin@bazaar.local / bazaar-admin-dev (development default)\n  \
          Test cards  4242424242424242 approves, 4000000000009995 is declined (insufficient funds)\n\n",
@@ -575,6 +749,9 @@ mod tests {
             &journey::grpcurl(&stack),
             &journey::grpcurl_reflection(&stack),
             "the `dev-client` identity (data/mesh), which the mesh policy lets call the public RPCs only",
+            "  Metrics     user     http://127.0.0.1:51051/metrics\n",
+            "              order    http://127.0.0.1:51053/metrics\n",
+            "              gateway  http://127.0.0.1:9080/metrics\n",
         ] {
             assert!(text.contains(expected), "{expected}\nin\n{text}");
         }
@@ -600,13 +777,37 @@ mod tests {
             "6003",
             "--no-gateway",
         ]);
-        let stack = options.stack();
+        let stack = options.stack().expect("a stack");
         assert_eq!(stack.ports.get(Service::Order), 6003);
+        // Admin ports follow the chosen ports unless given.
+        assert_eq!(stack.admin_ports.get(Service::Order), 7003);
+        assert_eq!(stack.admin_ports.get(Service::User), 51051);
         assert_eq!(stack.ports.get(Service::User), 50051);
         assert_eq!(
             stack.databases.url(Service::Product),
             "postgres://postgres@127.0.0.1:5432/bazaar_product"
         );
         assert!(!stack.gateway);
+    }
+
+    #[test]
+    fn admin_ports_can_be_chosen_and_must_fit() {
+        let options = Options::parse_from([
+            "bazaar-devstack",
+            "--gateway-admin-port",
+            "19080",
+            "--observe",
+        ]);
+        assert!(options.observe);
+        let stack = options.stack().expect("a stack");
+        assert_eq!(stack.admin_ports.get(Service::Gateway), 19080);
+        assert_eq!(stack.admin_ports.get(Service::Payment), 51054);
+
+        let options = Options::parse_from(["bazaar-devstack", "--user-port", "65000"]);
+        let error = options.stack().expect_err("65000 + 1000 is no port");
+        assert!(
+            error.to_string().contains("pass --user-admin-port"),
+            "{error}"
+        );
     }
 }

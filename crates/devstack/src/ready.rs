@@ -56,6 +56,7 @@ pub fn mesh_channel(
         policy: Arc::new(service.clone()),
         tls: Some((credentials, identity)),
         connect_timeout: ATTEMPT_TIMEOUT,
+        metrics: None,
     }
     .channel()?)
 }

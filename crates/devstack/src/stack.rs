@@ -69,6 +69,12 @@ impl Service {
         }
     }
 
+    /// The documented admin port (`/metrics`, `/healthz`): the binary's own
+    /// default, its port plus [`ADMIN_PORT_OFFSET`] (user 51051, gateway 9080).
+    pub fn default_admin_port(self) -> u16 {
+        self.default_port() + ADMIN_PORT_OFFSET
+    }
+
     /// The fully qualified gRPC service it serves (and reports health for).
     pub fn grpc_name(self) -> Option<&'static str> {
         match self {
@@ -91,6 +97,10 @@ impl Service {
     }
 }
 
+/// Every binary's admin port is its own port plus this, unless told
+/// otherwise (the binaries' default, `bazaar_runtime::server::ADMIN_PORT_OFFSET`).
+pub const ADMIN_PORT_OFFSET: u16 = 1000;
+
 /// A port per binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ports([u16; 5]);
@@ -101,6 +111,15 @@ impl Ports {
         let mut ports = Self([0; 5]);
         for service in Service::ALL {
             ports.set(service, service.default_port());
+        }
+        ports
+    }
+
+    /// The documented fixed admin ports.
+    pub fn admin_defaults() -> Self {
+        let mut ports = Self([0; 5]);
+        for service in Service::ALL {
+            ports.set(service, service.default_admin_port());
         }
         ports
     }
@@ -194,6 +213,8 @@ fn with_database(url: &str, database: &str) -> String {
 pub struct Stack {
     pub host: IpAddr,
     pub ports: Ports,
+    /// Where each binary serves `/metrics` and `/healthz` (plain HTTP).
+    pub admin_ports: Ports,
     pub databases: Databases,
     /// Where the user service keeps its token signing key, and the mesh its
     /// development certificates (`<data_dir>/mesh`).
@@ -210,6 +231,7 @@ impl Stack {
         Self {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             ports: Ports::defaults(),
+            admin_ports: Ports::admin_defaults(),
             databases: Databases::Sqlite(data_dir.clone()),
             data_dir,
             gateway: true,
@@ -252,6 +274,16 @@ impl Stack {
         format!("http://{}", self.addr(service))
     }
 
+    /// Where `service` serves `/metrics` and `/healthz`.
+    pub fn admin_addr(&self, service: Service) -> SocketAddr {
+        SocketAddr::new(self.host, self.admin_ports.get(service))
+    }
+
+    /// `http://host:port/metrics` of `service`, for people and Prometheus.
+    pub fn metrics_url(&self, service: Service) -> String {
+        format!("http://{}/metrics", self.admin_addr(service))
+    }
+
     /// The REST base URL, if the gateway is part of the stack.
     pub fn rest_url(&self) -> Option<String> {
         self.gateway.then(|| self.url(Service::Gateway))
@@ -267,6 +299,7 @@ impl Stack {
             return env;
         }
         set("SERVER__LISTEN", self.addr(service).to_string());
+        set("SERVER__ADMIN_LISTEN", self.admin_addr(service).to_string());
         set("MESH__CERTS_DIR", self.mesh_dir().display().to_string());
         set("DATABASE__URL", self.databases.url(service));
         match service {
@@ -301,6 +334,8 @@ impl Stack {
         let mut args = vec![
             "--listen".to_owned(),
             self.addr(service).to_string(),
+            "--admin-listen".to_owned(),
+            self.admin_addr(service).to_string(),
             "--mesh-certs-dir".to_owned(),
             self.mesh_dir().display().to_string(),
         ];
@@ -344,6 +379,16 @@ mod tests {
             );
         };
         has(Service::User, "BAZAAR__SERVER__LISTEN", "127.0.0.1:50051");
+        has(
+            Service::User,
+            "BAZAAR__SERVER__ADMIN_LISTEN",
+            "127.0.0.1:51051",
+        );
+        has(
+            Service::Order,
+            "BAZAAR__SERVER__ADMIN_LISTEN",
+            "127.0.0.1:51053",
+        );
         has(
             Service::User,
             "BAZAAR__DATABASE__URL",
@@ -390,9 +435,14 @@ mod tests {
         assert!(stack.env(Service::Gateway).is_empty());
         let args = stack.args(Service::Gateway);
         assert_eq!(args[..2], ["--listen", "127.0.0.1:8080"]);
-        assert_eq!(args[2..4], ["--mesh-certs-dir", "data/mesh"]);
+        assert_eq!(args[2..4], ["--admin-listen", "127.0.0.1:9080"]);
+        assert_eq!(args[4..6], ["--mesh-certs-dir", "data/mesh"]);
         assert!(args.contains(&"bazaar.order.v1.OrderService=http://127.0.0.1:50053".to_owned()));
         assert_eq!(stack.rest_url().as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(
+            stack.metrics_url(Service::Payment),
+            "http://127.0.0.1:51054/metrics"
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! resilience in front of it, read top-down:
 //!
 //! ```text
-//! route timeout (policy timeout ∧ incoming deadline ∧ caller's deadline)
+//! metrics and a client span (trace context injected)
+//! → route timeout (policy timeout ∧ incoming deadline ∧ caller's deadline)
 //!   → circuit breaker (outlier detection)
 //!     → in-flight limit
 //!       → channel (mTLS with the upstream's identity, or plaintext)
@@ -13,20 +14,23 @@
 
 mod breaker;
 mod limit;
+mod telemetry;
 mod timeout;
 
 use std::{io, sync::Arc, time::Duration};
 
+use bazaar_observe::{ErrorCode, ObserveLayer};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tonic::{
     body::Body,
     transport::{Channel, Endpoint, Uri},
 };
-use tower::{BoxError, ServiceExt as _, util::BoxCloneSyncService};
+use tower::{BoxError, Layer as _, ServiceExt as _, util::BoxCloneSyncService};
 
 pub use breaker::Breaker;
 pub use limit::InFlightLimit;
+pub use telemetry::{ClientMetrics, UpstreamMetrics};
 pub use timeout::RouteTimeout;
 
 use crate::{identity::SpiffeId, policy::ServicePolicy, tls::Credentials};
@@ -85,6 +89,17 @@ impl std::error::Error for CallError {
     }
 }
 
+impl ErrorCode for CallError {
+    /// What the caller will see: a status in the chain, else (a transport
+    /// failure) UNAVAILABLE, as tonic reports it.
+    fn code(&self) -> tonic::Code {
+        match bazaar_observe::code_of_error(&*self.0) {
+            tonic::Code::Unknown => tonic::Code::Unavailable,
+            code => code,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("invalid upstream address {url:?}: {source}")]
@@ -139,6 +154,8 @@ pub struct Upstream {
     /// plaintext (a sidecar encrypts).
     pub tls: Option<(Arc<Credentials>, SpiffeId)>,
     pub connect_timeout: Duration,
+    /// Where the calls are counted and traced; `None` for neither.
+    pub metrics: Option<ClientMetrics>,
 }
 
 impl Upstream {
@@ -146,12 +163,32 @@ impl Upstream {
     pub fn channel(&self) -> Result<MeshChannel, ClientError> {
         let channel = self.transport()?;
         let policy = &self.policy;
-        let stack = InFlightLimit::new(channel, &self.name, policy.circuit_breaker.max_requests);
-        let stack = Breaker::new(stack, &self.name, &policy.circuit_breaker);
+        let counters = self.upstream_metrics();
+        let stack = InFlightLimit::new(
+            channel,
+            &self.name,
+            policy.circuit_breaker.max_requests,
+            counters.in_flight_refused.clone(),
+        );
+        let stack = Breaker::new(stack, &self.name, &policy.circuit_breaker, &counters);
         let stack = RouteTimeout::new(stack, Arc::clone(policy));
-        Ok(BoxCloneSyncService::new(stack.map_err(
-            CallError::unavailable_if_cut as fn(BoxError) -> CallError,
-        )))
+        let stack = stack.map_err(CallError::unavailable_if_cut as fn(BoxError) -> CallError);
+        Ok(match &self.metrics {
+            Some(metrics) => BoxCloneSyncService::new(
+                ObserveLayer::new(metrics.grpc.clone())
+                    .layer(stack)
+                    .map_response(|response| response.map(Body::new)),
+            ),
+            None => BoxCloneSyncService::new(stack),
+        })
+    }
+
+    /// This upstream's resilience counters (unregistered without metrics).
+    pub fn upstream_metrics(&self) -> UpstreamMetrics {
+        self.metrics
+            .as_ref()
+            .map(|metrics| metrics.upstream(&self.name))
+            .unwrap_or_default()
     }
 
     /// The bare channel: HTTP/2, over mTLS when configured.

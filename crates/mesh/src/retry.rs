@@ -2,19 +2,14 @@
 //! budget: retries may add at most a ratio of recent calls (plus a floor per
 //! second), so a failing upstream sees a bounded surplus, never a storm.
 
-use std::{
-    future::Future,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::{future::Future, sync::Arc, time::Duration};
+
+use bazaar_observe::prometheus_client::metrics::counter::Counter;
 
 use tonic::{Code, Status};
 use tower::retry::budget::{Budget as _, TpsBudget};
 
-use crate::policy::Retries;
+use crate::{client::UpstreamMetrics, policy::Retries};
 
 /// Envoy's default base interval between tries; doubled for each retry.
 const BACKOFF: Duration = Duration::from_millis(25);
@@ -24,14 +19,19 @@ const BACKOFF: Duration = Duration::from_millis(25);
 pub struct Retrier {
     attempts: u32,
     budget: Arc<TpsBudget>,
-    retried: Arc<AtomicU64>,
-    exhausted: Arc<AtomicU64>,
+    retried: Counter,
+    exhausted: Counter,
 }
 
 impl Retrier {
     /// Retries as `policy` says; `enabled = false` (a sidecar retries
     /// instead) tries each call once.
     pub fn new(policy: &Retries, enabled: bool) -> Self {
+        Self::counted(policy, enabled, &UpstreamMetrics::default())
+    }
+
+    /// [`Self::new`], counting retries and budget refusals in `metrics`.
+    pub fn counted(policy: &Retries, enabled: bool, metrics: &UpstreamMetrics) -> Self {
         let budget = policy.budget;
         Self {
             attempts: if enabled { policy.attempts } else { 1 },
@@ -40,8 +40,8 @@ impl Retrier {
                 budget.min_per_second,
                 budget.ratio,
             )),
-            retried: Arc::default(),
-            exhausted: Arc::default(),
+            retried: metrics.retries.clone(),
+            exhausted: metrics.budget_exhausted.clone(),
         }
     }
 
@@ -59,12 +59,13 @@ impl Retrier {
             match call().await {
                 Err(status) if status.code() == Code::Unavailable && attempt < self.attempts => {
                     if !self.budget.withdraw() {
-                        self.exhausted.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(%status, "retry budget exhausted");
+                        self.exhausted.inc();
+                        tracing::info!(%status, attempt, "retry budget exhausted: not retrying");
                         return Err(status);
                     }
-                    self.retried.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(%status, attempt, "retrying an unavailable upstream");
+                    self.retried.inc();
+                    // At info, so the retry is an event on the caller's span.
+                    tracing::info!(%status, attempt, "retrying an unavailable upstream");
                     tokio::time::sleep(backoff).await;
                     backoff = backoff.saturating_mul(2);
                     attempt += 1;
@@ -76,18 +77,18 @@ impl Retrier {
 
     /// Retries sent so far.
     pub fn retried(&self) -> u64 {
-        self.retried.load(Ordering::Relaxed)
+        self.retried.get()
     }
 
     /// Retries refused by the budget so far.
     pub fn exhausted(&self) -> u64 {
-        self.exhausted.load(Ordering::Relaxed)
+        self.exhausted.get()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicU32;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
     use crate::policy::RetryBudget;

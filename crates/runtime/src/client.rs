@@ -74,8 +74,9 @@ pub fn traced<T>(channel: T) -> InterceptedService<T, TraceContext> {
     InterceptedService::new(channel, TraceContext)
 }
 
-/// A channel through the mesh's client stack, carrying trace context.
-pub type TracedChannel = InterceptedService<bazaar_mesh::MeshChannel, TraceContext>;
+/// A channel through the mesh's client stack, whose first layer traces
+/// each call (a client span, its context sent along) and counts it.
+pub type TracedChannel = bazaar_mesh::MeshChannel;
 
 /// One dependency: its channel and the retry state all its calls share.
 #[derive(Debug, Clone)]

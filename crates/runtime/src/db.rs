@@ -155,6 +155,13 @@ impl Database {
         &self.pool
     }
 
+    /// Exposes the pool's connections in use and idle, and its size limit,
+    /// read at each scrape. (sqlx does not tell how many callers wait; a
+    /// pool whose in-use count sits at the limit has them.)
+    pub fn register_metrics(&self, metrics: &bazaar_observe::Metrics) {
+        metrics.register_collector(PoolCollector(self.pool.clone()));
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -343,5 +350,41 @@ pub mod testing {
             });
             let _ = dropped.join();
         }
+    }
+}
+
+#[derive(Debug)]
+struct PoolCollector(AnyPool);
+
+impl bazaar_observe::prometheus_client::collector::Collector for PoolCollector {
+    fn encode(
+        &self,
+        mut encoder: bazaar_observe::prometheus_client::encoding::DescriptorEncoder,
+    ) -> std::fmt::Result {
+        use bazaar_observe::prometheus_client::{
+            encoding::EncodeMetric as _,
+            metrics::{family::Family, gauge::Gauge},
+        };
+        let idle = i64::try_from(self.0.num_idle()).unwrap_or(i64::MAX);
+        let open = i64::from(self.0.size());
+        let connections = Family::<[(&'static str, &'static str); 1], Gauge>::default();
+        connections.get_or_create(&[("state", "idle")]).set(idle);
+        connections
+            .get_or_create(&[("state", "in_use")])
+            .set(open.saturating_sub(idle).max(0));
+        connections.encode(encoder.encode_descriptor(
+            "bazaar_db_pool_connections",
+            "Database connections open, by whether a caller holds them",
+            None,
+            connections.metric_type(),
+        )?)?;
+        let max = Gauge::<i64>::default();
+        max.set(i64::from(self.0.options().get_max_connections()));
+        max.encode(encoder.encode_descriptor(
+            "bazaar_db_pool_max_connections",
+            "The most connections the pool opens",
+            None,
+            max.metric_type(),
+        )?)
     }
 }

@@ -7,6 +7,7 @@
 //! on [`service::App`]. Tests call the same `run` on port 0 with their own
 //! shutdown future.
 
+pub mod admin;
 pub mod auth;
 pub mod client;
 pub mod config;

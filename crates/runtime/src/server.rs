@@ -13,6 +13,7 @@ use std::{
 };
 
 use bazaar_mesh::{AuthzLayer, MeshPolicy, Mode};
+use bazaar_observe::{GrpcMetrics, GrpcType, Metrics, ObserveLayer};
 
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -47,6 +48,10 @@ pub struct ServerConfig {
     /// Also serve gRPC health, and nothing else, in plaintext here: for
     /// Kubernetes probes, which cannot present a mesh certificate.
     pub probe_listen: Option<SocketAddr>,
+    /// Plain HTTP `/metrics` (Prometheus) and `/healthz` here; by default
+    /// the gRPC port + 1000 on loopback (none when the port is picked by
+    /// the system).
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +62,7 @@ impl Default for ServerConfig {
             concurrency_limit: NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN),
             shutdown_grace: Duration::from_secs(10),
             probe_listen: None,
+            admin_listen: None,
         }
     }
 }
@@ -66,10 +72,16 @@ impl ServerConfig {
     pub fn with_port(port: u16) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            admin_listen: port
+                .checked_add(ADMIN_PORT_OFFSET)
+                .map(|admin| SocketAddr::from(([127, 0, 0, 1], admin))),
             ..Self::default()
         }
     }
 }
+
+/// The default admin port is the gRPC port plus this (user: 51051).
+pub const ADMIN_PORT_OFFSET: u16 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -79,6 +91,8 @@ pub enum ServerError {
     Transport(#[from] tonic::transport::Error),
     #[error("cannot serve health probes: {0}")]
     Probe(std::io::Error),
+    #[error("cannot serve the admin port: {0}")]
+    Admin(std::io::Error),
 }
 
 /// A generated gRPC server (possibly behind layers) that can be routed.
@@ -129,6 +143,7 @@ pub struct ServerBuilder {
     /// Health alone, for the plaintext probe listener.
     probe_routes: tonic::service::Routes,
     mesh: Option<MeshServer>,
+    metrics: Metrics,
 }
 
 impl ServerBuilder {
@@ -146,7 +161,15 @@ impl ServerBuilder {
             health,
             probe_routes: probe_routes.routes(),
             mesh: None,
+            metrics: Metrics::new(),
         }
+    }
+
+    /// Registers the server's metrics in `metrics` (by default a registry
+    /// of its own) and serves them on the admin port.
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Serves inside the mesh: mTLS on the listener (proxyless) and every
@@ -213,11 +236,17 @@ impl ServerBuilder {
             .as_ref()
             .map(|mesh| AuthzLayer::new(Arc::clone(&mesh.policy), mesh.mode));
         let tls = self.mesh.as_ref().and_then(|mesh| mesh.tls.clone());
-        // Outermost first: refuse callers the policy does not admit, shed
+        // Outermost first: measure and trace every call, refuse callers the policy does not admit, shed
         // what exceeds the limit, then bound the time of what is admitted.
         // (tonic itself still ends a call at a shorter client `grpc-timeout`,
         // reporting CANCELLED.)
+        let methods = served_methods(&self.descriptor_sets, &self.service_names);
+        let observe = ObserveLayer::new(GrpcMetrics::server(
+            &self.metrics,
+            methods.iter().map(|(path, kind)| (path.as_str(), *kind)),
+        ));
         let stack = ServiceBuilder::new()
+            .layer(observe)
             .option_layer(authz)
             .load_shed()
             .layer(GlobalConcurrencyLimitLayer::new(
@@ -225,7 +254,6 @@ impl ServerBuilder {
             ))
             .layer(DeadlineLayer::new(self.config.request_timeout));
         let router = Server::builder()
-            .trace_fn(crate::telemetry::server_span)
             .layer(stack)
             .add_routes(self.routes.routes());
 
@@ -271,6 +299,16 @@ impl ServerBuilder {
             None => None,
         };
         let _stop_probes = probes.map(|task| AbortOnDrop(task.abort_handle()));
+        // The admin port stays up while requests drain.
+        let admin = match self.config.admin_listen {
+            Some(addr) => Some(
+                crate::admin::spawn(addr, self.metrics.clone(), std::future::pending())
+                    .await
+                    .map_err(ServerError::Admin)?,
+            ),
+            None => None,
+        };
+        let _stop_admin = admin.map(|task| AbortOnDrop(task.abort_handle()));
         let grace = self.config.shutdown_grace;
         tokio::select! {
             result = serve => result?,
@@ -290,6 +328,44 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// The paths of the methods this server serves, with how they stream:
+/// only these get their own metric labels.
+fn served_methods(sets: &[&'static [u8]], services: &[&'static str]) -> Vec<(String, GrpcType)> {
+    use prost::Message as _;
+    let mut methods = Vec::new();
+    for set in sets {
+        let Ok(set) = prost_types::FileDescriptorSet::decode(*set) else {
+            continue;
+        };
+        for file in &set.file {
+            for service in &file.service {
+                let name = match file.package() {
+                    "" => service.name().to_owned(),
+                    package => format!("{package}.{}", service.name()),
+                };
+                let served = services.contains(&name.as_str())
+                    || name == tonic_health::pb::health_server::SERVICE_NAME;
+                if !served {
+                    continue;
+                }
+                for method in &service.method {
+                    methods.push((
+                        format!("/{name}/{}", method.name()),
+                        GrpcType::new(method.client_streaming(), method.server_streaming()),
+                    ));
+                }
+            }
+        }
+    }
+    for reflection in ["grpc.reflection.v1", "grpc.reflection.v1alpha"] {
+        methods.push((
+            format!("/{reflection}.ServerReflection/ServerReflectionInfo"),
+            GrpcType::BidiStream,
+        ));
+    }
+    methods
 }
 
 /// Binds `addr`, reporting which address failed.

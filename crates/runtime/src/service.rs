@@ -17,13 +17,16 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use bazaar_mesh::{
     Credentials, MeshConfig, MeshPolicy, Mode, Retrier, Upstream,
-    client::ClientError as MeshClientError, policy::PolicyError, tls::TlsError,
+    client::{ClientError as MeshClientError, ClientMetrics},
+    policy::PolicyError,
+    tls::TlsError,
 };
+use bazaar_observe::Metrics;
 use tower::Layer as _;
 
 use crate::{
     auth::{AuthConfig, AuthLayer, KeyError, TokenVerifier, verifier_from_config},
-    client::{ClientConfig, Dependency, traced},
+    client::{ClientConfig, Dependency},
     config::{self, ConfigError},
     db::{Database, DatabaseConfig, DbError, Migrations},
     server::{GrpcService, MeshServer, ServerBuilder, ServerConfig, ServerError},
@@ -204,6 +207,9 @@ struct Mesh {
 /// background work.
 pub struct App {
     config: ServiceConfig,
+    metrics: Metrics,
+    /// Shared by every dependency (each metric is registered once).
+    client_metrics: ClientMetrics,
     db: Database,
     mesh: Mesh,
     verifier: Option<Arc<TokenVerifier>>,
@@ -220,7 +226,11 @@ impl App {
         }
         let credentials = config.mesh.credentials(config.workload)?;
         let db = Database::connect(&config.database, migrations).await?;
+        let metrics = Metrics::new();
+        db.register_metrics(&metrics);
         Ok(Self {
+            client_metrics: ClientMetrics::register(&metrics),
+            metrics,
             mesh: Mesh {
                 policy,
                 mode: config.mesh.mode,
@@ -231,6 +241,12 @@ impl App {
             verifier: None,
             background: Background::new(),
         })
+    }
+
+    /// The service's metrics registry, served on the admin port: register
+    /// the service's own metrics here.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The service's migrated database.
@@ -280,10 +296,12 @@ impl App {
             policy: Arc::new(policy.clone()),
             tls,
             connect_timeout: client.connect_timeout,
+            metrics: Some(self.client_metrics.clone()),
         };
+        let retries_here = self.mesh.mode == Mode::Proxyless;
         Ok(Dependency {
-            channel: traced(upstream.channel()?),
-            retrier: Retrier::new(&policy.retries, self.mesh.mode == Mode::Proxyless),
+            channel: upstream.channel()?,
+            retrier: Retrier::counted(&policy.retries, retries_here, &upstream.upstream_metrics()),
         })
     }
 
@@ -343,6 +361,7 @@ impl App {
             tls,
         };
         let served = ServerBuilder::new(self.config.server)
+            .metrics(self.metrics.clone())
             .file_descriptor_set(bazaar_proto::FILE_DESCRIPTOR_SET)
             .mesh(mesh)
             .add_service(auth.layer(service))

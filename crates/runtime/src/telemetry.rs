@@ -1,6 +1,7 @@
 //! Logs and traces.
 //!
-//! Logs go to stdout through `tracing-subscriber`, human-readable or JSON,
+//! Logs go to stdout through `tracing-subscriber`, human-readable or JSON
+//! (where each line written inside a span carries `trace_id` and `span_id`),
 //! filtered by `RUST_LOG` (or the configured filter). Spans always carry W3C
 //! trace context, so a trace id follows a request edge → order →
 //! product/payment; they are exported over OTLP/gRPC only when
@@ -16,6 +17,10 @@ use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::Sd
 use serde::{Deserialize, Serialize};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+
+mod logs;
+
+pub use logs::WithTraceIds;
 
 /// The variable that switches OTLP export on, per the OpenTelemetry spec.
 pub const OTLP_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -84,6 +89,18 @@ pub fn init(
     service_name: &'static str,
     config: &TelemetryConfig,
 ) -> Result<TelemetryGuard, TelemetryError> {
+    init_with_writer(service_name, config, std::io::stdout)
+}
+
+/// [`init`], writing log lines to `writer` instead of stdout (tests).
+pub fn init_with_writer<W>(
+    service_name: &'static str,
+    config: &TelemetryConfig,
+    writer: W,
+) -> Result<TelemetryGuard, TelemetryError>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = match std::env::var("RUST_LOG") {
         Ok(directives) if !directives.is_empty() => EnvFilter::try_new(directives)?,
         _ => EnvFilter::try_new(&config.log_filter)?,
@@ -96,19 +113,36 @@ pub fn init(
     let provider = tracer_provider(service_name, endpoint)?;
     global::set_text_map_propagator(TraceContextPropagator::new());
 
+    let dispatch = logs::DispatchCell::default();
     let fmt = match config.log_format {
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_target(true)
+            .with_writer(writer)
             .boxed(),
+        LogFormat::Json => {
+            let json = tracing_subscriber::fmt::format()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true);
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(writer)
+                .event_format(logs::WithTraceIds::new(json, dispatch.clone()))
+                .boxed()
+        }
     };
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name));
+    // Source locations, threads and busy/idle times would add five
+    // attributes to every span; a trace backend needs none of them.
+    let otel = tracing_opentelemetry::layer()
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_tracer(provider.tracer(service_name));
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt)
         .with(otel)
+        .with(dispatch)
         .try_init()?;
     global::set_tracer_provider(provider.clone());
     Ok(TelemetryGuard { provider })
@@ -155,20 +189,6 @@ pub fn current_trace_id() -> Option<String> {
     span_context
         .is_valid()
         .then(|| span_context.trace_id().to_string())
-}
-
-/// Makes the server span for one gRPC request, as a child of the caller's
-/// trace when the request carries one.
-pub fn server_span(request: &http::Request<()>) -> tracing::Span {
-    let span = tracing::info_span!(
-        "grpc.request",
-        otel.kind = "server",
-        rpc.system = "grpc",
-        rpc.method = %request.uri().path(),
-    );
-    // Without a subscriber (or with the OTel layer absent) this is a no-op.
-    let _ = span.set_parent(extract_context(request.headers()));
-    span
 }
 
 struct HeaderExtractor<'a>(&'a HeaderMap);

@@ -75,6 +75,10 @@ impl TestMesh {
             policy: Arc::new(policy),
             tls: Some((self.credentials(caller), identity)),
             connect_timeout: Duration::from_secs(2),
+            // Counted and traced as a real caller's calls are.
+            metrics: Some(bazaar_mesh::client::ClientMetrics::register(
+                &bazaar_observe::Metrics::new(),
+            )),
         }
         .channel()
         .expect("test channel")
@@ -220,4 +224,53 @@ impl Drop for Spawned {
         }
         self.task.abort();
     }
+}
+
+/// A loopback address nothing listens on now, for a service's admin port
+/// (which is bound by address, not handed over as a listener).
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+}
+
+/// The Prometheus text an admin port at `addr` serves, waiting up to 5 s
+/// for it to come up.
+pub async fn scrape(addr: SocketAddr) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match get(addr, "/metrics").await {
+            Ok((200, body)) => return body,
+            outcome if tokio::time::Instant::now() > deadline => {
+                panic!("no metrics at http://{addr}/metrics: {outcome:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// One HTTP/1.0 GET: the status and the body.
+pub async fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    Ok((status, body.to_owned()))
+}
+
+/// The value of the sample `series` (name and labels exactly as exposed,
+/// e.g. `grpc_server_handled_total{...}`) in `text`, if present.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }

@@ -15,7 +15,7 @@ use tempfile::TempDir;
 use crate::{
     binaries::binaries,
     shell::{available, bash, grpcurl_path},
-    system::free_ports,
+    system::free_port_list,
 };
 
 /// A running launcher; dropping it kills it and anything it started.
@@ -36,10 +36,17 @@ impl Launcher {
             "--data-dir".to_owned(),
             stack.data_dir.display().to_string(),
         ];
-        for (service, port) in Service::ALL.into_iter().zip(free_ports()) {
+        let ports = free_port_list(2 * Service::ALL.len());
+        let (ports, admin_ports) = ports.split_at(Service::ALL.len());
+        for (service, (&port, &admin_port)) in
+            Service::ALL.into_iter().zip(ports.iter().zip(admin_ports))
+        {
             stack.ports.set(service, port);
+            stack.admin_ports.set(service, admin_port);
             args.push(format!("--{}-port", service.name()));
             args.push(port.to_string());
+            args.push(format!("--{}-admin-port", service.name()));
+            args.push(admin_port.to_string());
         }
         let mut command = Command::new(binaries().dir.join("bazaar-devstack"));
         command
@@ -252,13 +259,22 @@ fn a_taken_port_is_reported_before_anything_starts() {
         .args(["--bin-dir", &binaries().dir.display().to_string()])
         .args(["--data-dir", &dir.path().display().to_string()])
         .current_dir(dir.path());
-    for (service, free) in Service::ALL.into_iter().zip(free_ports()) {
+    let ports = free_port_list(2 * Service::ALL.len());
+    let (free_ports, admin_ports) = ports.split_at(Service::ALL.len());
+    for (service, (&free, &admin_port)) in Service::ALL
+        .into_iter()
+        .zip(free_ports.iter().zip(admin_ports))
+    {
         let port = if service == Service::Order {
             port
         } else {
             free
         };
         command.args([format!("--{}-port", service.name()), port.to_string()]);
+        command.args([
+            format!("--{}-admin-port", service.name()),
+            admin_port.to_string(),
+        ]);
     }
     let output = command.output().expect("run bazaar-devstack");
     assert!(!output.status.success());

@@ -43,6 +43,8 @@ pub struct System {
     processes: Vec<Process>,
     dir: TempDir,
     _databases: Vec<TestDatabase>,
+    /// Extra environment for every binary (e.g. telemetry settings).
+    env: Vec<(String, String)>,
 }
 
 struct Process {
@@ -60,9 +62,14 @@ impl System {
 
     /// Every service on `backend`, with the gateway when it is built.
     pub async fn start_on(backend: Backend) -> Self {
+        Self::start_with_env(backend, &[]).await
+    }
+
+    /// As [`Self::start_on`], with `env` set for every binary.
+    pub async fn start_with_env(backend: Backend, env: &[(&str, &str)]) -> Self {
         let mut failures = Vec::new();
         for _ in 0..ATTEMPTS {
-            match Self::try_start(backend).await {
+            match Self::try_start(backend, env).await {
                 Ok(system) => return system,
                 // A port picked free was taken before the service bound it:
                 // start over on new ports.
@@ -73,7 +80,7 @@ impl System {
         panic!("could not find free ports in {ATTEMPTS} attempts:\n{failures:#?}");
     }
 
-    async fn try_start(backend: Backend) -> Result<Self, Failure> {
+    async fn try_start(backend: Backend, env: &[(&str, &str)]) -> Result<Self, Failure> {
         let dir = tempfile::tempdir().expect("temp dir");
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir).expect("data dir");
@@ -94,8 +101,14 @@ impl System {
         };
         let mut stack = Stack::local(&data_dir);
         stack.databases = urls;
-        for (service, port) in Service::ALL.into_iter().zip(free_ports()) {
+        // A gRPC (or REST) port and an admin port (/metrics) per binary.
+        let ports = free_port_list(2 * Service::ALL.len());
+        let (ports, admin_ports) = ports.split_at(Service::ALL.len());
+        for (service, (&port, &admin_port)) in
+            Service::ALL.into_iter().zip(ports.iter().zip(admin_ports))
+        {
             stack.ports.set(service, port);
+            stack.admin_ports.set(service, admin_port);
         }
         // As `make run`: a development CA and a certificate per workload.
         stack
@@ -106,6 +119,10 @@ impl System {
             processes: Vec::new(),
             dir,
             _databases: databases,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         // As `make run`: the user service first (the others fetch its keys
         // at start-up), then the rest.
@@ -143,6 +160,7 @@ impl System {
         let mut command = self.stack.command(service, &binaries().dir);
         command
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(file.try_clone().expect("log file")))
             .stderr(Stdio::from(file));
         let child = command
@@ -239,6 +257,22 @@ impl System {
     /// test's client connections keep running and close when the servers
     /// say goodbye, instead of holding them for their whole grace period.
     pub async fn stop_cleanly(mut self) {
+        self.stop_in_place().await;
+    }
+
+    /// As [`Self::stop_cleanly`]; then `service`'s whole log, every line
+    /// written (it is deleted with the system).
+    pub async fn stop_cleanly_with_log(mut self, service: Service) -> String {
+        self.stop_in_place().await;
+        let path = self
+            .dir
+            .path()
+            .join("logs")
+            .join(format!("{}.log", service.name()));
+        std::fs::read_to_string(&path).unwrap_or_default()
+    }
+
+    async fn stop_in_place(&mut self) {
         self.terminate_all();
         let deadline = Instant::now() + STOP_TIMEOUT;
         while !self.reap() && Instant::now() < deadline {
@@ -339,12 +373,12 @@ enum Failure {
     Other(String),
 }
 
-/// A free loopback port per binary. They are released before the binaries
-/// bind them; a port taken meanwhile makes [`System::start_on`] retry.
-pub fn free_ports() -> Vec<u16> {
-    // Held together so the five are distinct.
-    let listeners: Vec<std::net::TcpListener> = Service::ALL
-        .iter()
+/// `count` distinct free loopback ports (two per binary: its own and its
+/// admin port). They are released before the binaries bind them; a port
+/// taken meanwhile makes [`System::start_on`] retry.
+pub fn free_port_list(count: usize) -> Vec<u16> {
+    // Held together so they are distinct.
+    let listeners: Vec<std::net::TcpListener> = (0..count)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0"))
         .collect();
     listeners

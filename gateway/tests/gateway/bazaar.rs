@@ -9,7 +9,7 @@ use bazaar_runtime::{
     auth::{AuthConfig, Role, TokenSigner},
     db::{Backend, testing::TestDatabase},
     server::ServerConfig,
-    testing::{Spawned, mesh},
+    testing::{Spawned, free_addr, mesh, sample, scrape},
 };
 use http::{Method, StatusCode};
 use serde_json::json;
@@ -271,4 +271,45 @@ async fn a_server_that_cannot_prove_the_routed_identity_gets_503() {
     // The product service itself is fine.
     let listed = gateway.get("/v1/products?page_size=1").await;
     assert_eq!(listed.status, StatusCode::OK, "{}", listed.text());
+}
+
+#[tokio::test]
+async fn calls_through_the_mesh_stack_are_measured_by_workload() {
+    let (service, _signer, _db) = meshed_product().await;
+    let admin = free_addr();
+    let routes = vec![format!("{PRODUCT_SERVICE}={}", service.url())];
+    let gateway = spawn_in_mesh(
+        bazaar_gateway::GatewayConfig {
+            routes,
+            admin_listen: Some(admin),
+            ..config()
+        },
+        mesh().config(),
+    )
+    .await;
+    let missing = gateway
+        .get("/v1/products/5f0c6b5e-8d8a-4c4e-9a53-1f1b7c1e0a01")
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text());
+    let listed = gateway.get("/v1/products?page_size=1").await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text());
+
+    let text = scrape(admin).await;
+    let expected = [
+        r#"http_server_requests_total{method="GET",route="/v1/products/{product_id}",status="404"}"#,
+        r#"http_server_requests_total{method="GET",route="/v1/products",status="200"}"#,
+        // The upstream is the workload of the mesh policy.
+        r#"bazaar_gateway_upstream_errors_total{upstream="product",code="NotFound"}"#,
+        r#"grpc_client_handled_total{grpc_type="unary",grpc_service="bazaar.product.v1.ProductService",grpc_method="GetProduct",grpc_code="NotFound"}"#,
+        r#"grpc_client_handled_total{grpc_type="unary",grpc_service="bazaar.product.v1.ProductService",grpc_method="ListProducts",grpc_code="OK"}"#,
+    ];
+    for series in expected {
+        assert_eq!(sample(&text, series), Some(1.0), "{series} in\n{text}");
+    }
+    // The mesh stack's own metrics share the gateway's registry.
+    assert_eq!(
+        sample(&text, r#"bazaar_mesh_circuit_open{upstream="product"}"#),
+        Some(0.0),
+        "{text}"
+    );
 }

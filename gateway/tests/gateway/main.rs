@@ -6,6 +6,7 @@ mod errors;
 mod foreign;
 mod headers;
 mod mapping;
+mod metrics;
 mod openapi;
 mod startup;
 mod streaming;

@@ -35,9 +35,11 @@ pub fn descriptor_file(set: &[u8]) -> NamedTempFile {
     file
 }
 
-/// A test config: short timeouts, nothing else changed.
+/// A test config: short timeouts, no admin port (tests run side by side;
+/// one that wants it picks a free address), nothing else changed.
 pub fn config() -> GatewayConfig {
     GatewayConfig {
+        admin_listen: None,
         readiness_timeout: Duration::from_millis(300),
         shutdown_grace: Duration::from_secs(2),
         ..GatewayConfig::default()

@@ -4,7 +4,7 @@ pub mod order;
 pub mod page;
 
 pub use order::{
-    CardSummary, IdempotencyKey, LineItem, Order, OrderId, OrderStatus, PaymentId, PlaceCommand,
-    ProductId, SagaState,
+    CardSummary, FailureKind, IdempotencyKey, LineItem, Order, OrderId, OrderStatus, PaymentId,
+    PlaceCommand, ProductId, SagaState,
 };
 pub use page::{PageSize, PageToken};

@@ -18,6 +18,7 @@ use std::{
 use bazaar_proto::payment::v1::Card;
 use bazaar_runtime::status::ServiceError;
 use tokio::{sync::oneshot, task::JoinSet};
+use tracing::Instrument as _;
 
 use crate::{
     domain::Order,
@@ -105,12 +106,14 @@ impl<S: OrderStore> Drives<S> {
         }
     }
 
-    /// Runs `work` (which drives orders) as a task of the service.
+    /// Runs `work` (which drives orders) as a task of the service, in the
+    /// span current now: the saga's spans stay in the trace of the request
+    /// that started them, however long they outlive it.
     pub fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
         let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
         // Reap the finished drives so the set holds only running ones.
         while tasks.try_join_next().is_some() {}
-        tasks.spawn(work);
+        tasks.spawn(work.in_current_span());
     }
 
     /// Gives the drives in flight up to `grace` to finish, then aborts the

@@ -281,7 +281,7 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
                     };
                     self.saga
                         .store()
-                        .transition(&order, SagaState::Cancelling, Change::failure(&reason))
+                        .transition(&order, SagaState::Cancelling, Change::cancellation(&reason))
                         .await?
                         .ok_or_else(|| {
                             ServiceError::Aborted("the order changed meanwhile; retry".into())

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod drives;
 pub mod events;
 pub mod grpc;
+pub mod metrics;
 pub mod recovery;
 pub mod saga;
 pub mod store;
@@ -26,7 +27,8 @@ pub use config::Config;
 pub use saga::hooks::{HaltPoint, Halted, Hooks, run_with_hooks};
 
 use crate::{
-    drives::Drives, grpc::OrderApi, saga::Saga, store::sql::SqlOrderStore, watches::Watches,
+    drives::Drives, grpc::OrderApi, metrics::OrderMetrics, saga::Saga, store::sql::SqlOrderStore,
+    watches::Watches,
 };
 
 pub async fn run(
@@ -47,7 +49,13 @@ pub(crate) async fn serve(
     let grace = config.shared.server.shutdown_grace;
     let mut app = App::start(config.shared, store::sql::MIGRATIONS).await?;
     let store = Arc::new(SqlOrderStore::new(app.db().clone()));
-    let saga = Arc::new(prepare(Saga::connect(store, &app, &config.settings)?));
+    let metrics = OrderMetrics::register(app.metrics());
+    let saga = Arc::new(prepare(Saga::connect(
+        store,
+        &app,
+        &config.settings,
+        metrics,
+    )?));
     let (recovering, timing) = (Arc::clone(&saga), config.settings.saga);
     app.spawn(move |stopped| recovery::run(recovering, timing, stopped));
     // Held here, so that dropping this future (a crash) aborts the drives.

@@ -1,7 +1,7 @@
 //! The recovery worker: finishes sagas that no request is driving any more
 //! (the request's process died, or a dependency's outcome was unknown).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use bazaar_runtime::db::now_micros;
 
@@ -30,6 +30,12 @@ pub async fn run<S: OrderStore>(
             .await
         {
             Ok(orders) => {
+                // Every claim is a takeover: the order's lease ran out, so
+                // whoever drove it (another replica, a crashed or aborted
+                // drive, a drive that blocked) has let go of it.
+                saga.metrics()
+                    .recovery_takeovers
+                    .inc_by(u64::try_from(orders.len()).unwrap_or(u64::MAX));
                 for order in orders {
                     let id = order.id;
                     match saga.drive_leased(order, None, None, config.lease).await {
@@ -45,6 +51,17 @@ pub async fn run<S: OrderStore>(
                 }
             }
             Err(error) => tracing::warn!(%error, "recovery cannot read stranded orders"),
+        }
+        // After this scan's drives, so the gauges show what is left.
+        match saga.store().unfinished().await {
+            Ok(unfinished) => {
+                let oldest = unfinished.oldest_created_at.map_or(0, |created_at| {
+                    u64::try_from(now_micros().saturating_sub(created_at)).unwrap_or(0)
+                });
+                saga.metrics()
+                    .unfinished(unfinished.count, Duration::from_micros(oldest));
+            }
+            Err(error) => tracing::warn!(%error, "recovery cannot count unfinished orders"),
         }
         let mut stop = stop.clone();
         tokio::select! {

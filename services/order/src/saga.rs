@@ -12,7 +12,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use bazaar_domain::Money;
@@ -34,6 +34,7 @@ use bazaar_runtime::{
     status::ServiceError,
 };
 use tonic::{Code, Status};
+use tracing::{Instrument as _, Span, field::Empty};
 
 #[cfg(feature = "testing")]
 pub mod hooks;
@@ -42,8 +43,9 @@ pub mod hooks;
 use self::hooks::Hooks;
 use crate::{
     config::Settings,
-    domain::{Order, OrderId, PaymentId, ProductId, SagaState},
+    domain::{FailureKind, Order, OrderId, PaymentId, ProductId, SagaState},
     events::Events,
+    metrics::{OrderMetrics, SagaStep},
     store::{Change, OrderStore},
 };
 
@@ -65,6 +67,7 @@ pub struct Saga<S> {
     product_retries: Retrier,
     payment_retries: Retrier,
     events: Events,
+    metrics: OrderMetrics,
     #[cfg(feature = "testing")]
     hooks: Hooks,
 }
@@ -80,7 +83,12 @@ pub struct Driven {
 impl<S: OrderStore> Saga<S> {
     /// A saga over `store`, calling product and payment where `settings`
     /// say, through the mesh.
-    pub fn connect(store: Arc<S>, app: &App, settings: &Settings) -> Result<Self, AppError> {
+    pub fn connect(
+        store: Arc<S>,
+        app: &App,
+        settings: &Settings,
+        metrics: OrderMetrics,
+    ) -> Result<Self, AppError> {
         let product = app.dependency("product", &settings.product)?;
         let payment = app.dependency("payment", &settings.payment)?;
         Ok(Self {
@@ -90,6 +98,7 @@ impl<S: OrderStore> Saga<S> {
             product_retries: product.retrier,
             payment_retries: payment.retrier,
             events: Events::new(),
+            metrics,
             #[cfg(feature = "testing")]
             hooks: Hooks::default(),
         })
@@ -133,6 +142,10 @@ impl<S: OrderStore> Saga<S> {
         &self.events
     }
 
+    pub fn metrics(&self) -> &OrderMetrics {
+        &self.metrics
+    }
+
     /// Drives `order` from its current state until it settles or blocks.
     /// `reserve_by` is the deadline of the request that placed the order:
     /// reserving stock (when nothing is held yet) gets at most what is left
@@ -150,24 +163,49 @@ impl<S: OrderStore> Saga<S> {
         loop {
             let step = match order.state {
                 SagaState::Reserving => match card {
-                    Some(_) => match reserve_by {
-                        Some(deadline) => {
-                            bazaar_mesh::deadline::scope(deadline, self.reserve(&order, &mut error))
-                                .await?
-                        }
-                        None => self.reserve(&order, &mut error).await?,
-                    },
+                    Some(_) => {
+                        let reserve = self.reserve(&order, &mut error);
+                        let reserve = async {
+                            match reserve_by {
+                                Some(deadline) => {
+                                    bazaar_mesh::deadline::scope(deadline, reserve).await
+                                }
+                                None => reserve.await,
+                            }
+                        };
+                        self.timed(SagaStep::Reserve, SagaState::Charging, reserve)
+                            .await?
+                    }
                     // Without the card there is no paying: hand back whatever
                     // the interrupted request may have reserved.
                     None => {
-                        self.fail(&order, "checkout was interrupted before payment")
-                            .await?
+                        self.fail(
+                            &order,
+                            FailureKind::Interrupted,
+                            "checkout was interrupted before payment",
+                        )
+                        .await?
                     }
                 },
-                SagaState::Charging => self.charge(&order, card, &mut error).await?,
-                SagaState::Committing => self.commit(&order).await?,
-                SagaState::Releasing => self.release(&order, SagaState::Failed).await?,
-                SagaState::Refunding => self.refund(&order, "refund", SagaState::Releasing).await?,
+                SagaState::Charging => {
+                    let charge = self.charge(&order, card, &mut error);
+                    self.timed(SagaStep::Charge, SagaState::Committing, charge)
+                        .await?
+                }
+                SagaState::Committing => {
+                    self.timed(SagaStep::Commit, SagaState::Confirmed, self.commit(&order))
+                        .await?
+                }
+                SagaState::Releasing => {
+                    let release = self.release(&order, SagaState::Failed);
+                    self.timed(SagaStep::Release, SagaState::Failed, release)
+                        .await?
+                }
+                SagaState::Refunding => {
+                    let refund = self.refund(&order, "refund", SagaState::Releasing);
+                    self.timed(SagaStep::Refund, SagaState::Releasing, refund)
+                        .await?
+                }
                 SagaState::Cancelling => self.cancel(&order).await?,
                 SagaState::Confirmed
                 | SagaState::Shipped
@@ -195,22 +233,52 @@ impl<S: OrderStore> Saga<S> {
         lease: Duration,
     ) -> Result<Driven, ServiceError> {
         let id = order.id;
+        // A child of whatever span is current: the request's for a live
+        // checkout or cancellation (see `Drives::spawn`), none for recovery.
+        let span = tracing::info_span!(
+            "saga",
+            order.id = %id,
+            order.state = Empty,
+            order.failure_reason = Empty,
+            otel.status_code = Empty,
+            otel.status_description = Empty,
+        );
         let lease_micros = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
         let period = (lease / 3).max(Duration::from_millis(10));
-        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        let drive = self.drive(order, card, reserve_by);
-        tokio::pin!(drive);
-        loop {
-            tokio::select! {
-                driven = &mut drive => return driven,
-                _ = renew.tick() => {
-                    let until = now_micros().saturating_add(lease_micros);
-                    if let Err(error) = self.store.renew_lease(id, until).await {
-                        tracing::warn!(order_id = %id, %error, "cannot renew the order's lease");
+        let leased = async {
+            let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            let drive = self.drive(order, card, reserve_by);
+            tokio::pin!(drive);
+            loop {
+                tokio::select! {
+                    driven = &mut drive => return driven,
+                    _ = renew.tick() => {
+                        let until = now_micros().saturating_add(lease_micros);
+                        if let Err(error) = self.store.renew_lease(id, until).await {
+                            tracing::warn!(order_id = %id, %error, "cannot renew the order's lease");
+                        }
                     }
                 }
             }
-        }
+        };
+        let driven = leased.instrument(span.clone()).await;
+        record_outcome(&span, &driven);
+        driven
+    }
+
+    /// Runs `work`, the step `step`, and records how long it took and
+    /// whether it got the order to `success`.
+    async fn timed(
+        &self,
+        step: SagaStep,
+        success: SagaState,
+        work: impl Future<Output = Result<Step, ServiceError>>,
+    ) -> Result<Step, ServiceError> {
+        let started = Instant::now();
+        let outcome = work.await;
+        let ok = matches!(&outcome, Ok(Step::Moved(next)) if next.state == success);
+        self.metrics.step(step, ok, started.elapsed());
+        outcome
     }
 
     /// Persists a transition and announces it; if something else moved the
@@ -220,6 +288,8 @@ impl<S: OrderStore> Saga<S> {
         match self.store.transition(order, to, change).await? {
             Some(moved) => {
                 tracing::info!(order_id = %moved.id, from = order.state.as_str(), to = to.as_str(), "order moved");
+                // This call's conditional write moved it: counted once.
+                self.metrics.moved(&moved);
                 self.events.publish(&moved);
                 Ok(Step::Moved(moved))
             }
@@ -235,8 +305,13 @@ impl<S: OrderStore> Saga<S> {
     }
 
     /// Starts compensating: hand the stock back, then FAILED with `reason`.
-    async fn fail(&self, order: &Order, reason: &str) -> Result<Step, ServiceError> {
-        self.go(order, SagaState::Releasing, Change::failure(reason))
+    async fn fail(
+        &self,
+        order: &Order,
+        kind: FailureKind,
+        reason: &str,
+    ) -> Result<Step, ServiceError> {
+        self.go(order, SagaState::Releasing, Change::failure(kind, reason))
             .await
     }
 
@@ -267,12 +342,16 @@ impl<S: OrderStore> Saga<S> {
             Ok(response) => response.reservation.unwrap_or_default(),
             // Refusals hold no stock (reservations are all-or-nothing).
             Err(Failed { status, .. }) if status.code() == Code::FailedPrecondition => {
-                return self.finish_failed(order, status.message()).await;
+                return self
+                    .finish_failed(order, FailureKind::OutOfStock, status.message())
+                    .await;
             }
             Err(Failed { status, .. })
                 if matches!(status.code(), Code::NotFound | Code::InvalidArgument) =>
             {
-                let step = self.finish_failed(order, status.message()).await?;
+                let step = self
+                    .finish_failed(order, FailureKind::Invalid, status.message())
+                    .await?;
                 *error = Some(status);
                 return Ok(step);
             }
@@ -280,7 +359,11 @@ impl<S: OrderStore> Saga<S> {
                 never_sent: true, ..
             }) => {
                 let step = self
-                    .finish_failed(order, "the product service is unavailable")
+                    .finish_failed(
+                        order,
+                        FailureKind::ProductUnavailable,
+                        "the product service is unavailable",
+                    )
                     .await?;
                 *error = Some(Status::unavailable(
                     "the product service is unavailable; retry later",
@@ -293,7 +376,13 @@ impl<S: OrderStore> Saga<S> {
                 *error = Some(Status::unavailable(
                     "the product service did not answer; retry later",
                 ));
-                return self.fail(order, "the product service did not answer").await;
+                return self
+                    .fail(
+                        order,
+                        FailureKind::ProductUnavailable,
+                        "the product service did not answer",
+                    )
+                    .await;
             }
         };
         match price(order, &reservation) {
@@ -304,13 +393,18 @@ impl<S: OrderStore> Saga<S> {
                 };
                 self.go(order, SagaState::Charging, change).await
             }
-            Err(reason) => self.fail(order, &reason).await,
+            Err(reason) => self.fail(order, FailureKind::Invalid, &reason).await,
         }
     }
 
     /// FAILED directly: nothing is held and nothing was charged.
-    async fn finish_failed(&self, order: &Order, reason: &str) -> Result<Step, ServiceError> {
-        self.go(order, SagaState::Failed, Change::failure(reason))
+    async fn finish_failed(
+        &self,
+        order: &Order,
+        kind: FailureKind,
+        reason: &str,
+    ) -> Result<Step, ServiceError> {
+        self.go(order, SagaState::Failed, Change::failure(kind, reason))
             .await
     }
 
@@ -349,10 +443,17 @@ impl<S: OrderStore> Saga<S> {
                 self.paid(order, payment_id).await
             }
             Err(Failed { status, .. }) if status.code() == Code::FailedPrecondition => {
-                self.fail(order, status.message()).await
+                self.fail(order, charge_refusal(&status), status.message())
+                    .await
             }
             Err(Failed { status, .. }) if status.code() == Code::InvalidArgument => {
-                let step = self.fail(order, "the card was refused as invalid").await?;
+                let step = self
+                    .fail(
+                        order,
+                        FailureKind::Invalid,
+                        "the card was refused as invalid",
+                    )
+                    .await?;
                 *error = Some(status);
                 Ok(step)
             }
@@ -362,7 +463,12 @@ impl<S: OrderStore> Saga<S> {
                 *error = Some(Status::unavailable(
                     "the payment service is unavailable; nothing was charged, retry later",
                 ));
-                self.fail(order, "the payment service is unavailable").await
+                self.fail(
+                    order,
+                    FailureKind::PaymentUnavailable,
+                    "the payment service is unavailable",
+                )
+                .await
             }
             Err(Failed { status, .. }) => {
                 tracing::warn!(order_id = %order.id, %status, "charge failed; checking whether it happened");
@@ -401,7 +507,8 @@ impl<S: OrderStore> Saga<S> {
                             "card declined: {}",
                             payment.decline_reason.to_lowercase().replace('_', " ")
                         );
-                        self.fail(order, &reason).await
+                        self.fail(order, FailureKind::PaymentDeclined, &reason)
+                            .await
                     }
                     PaymentStatus::Pending | PaymentStatus::Unspecified => {
                         Ok(Step::Blocked(order.clone()))
@@ -409,11 +516,17 @@ impl<S: OrderStore> Saga<S> {
                 }
             }
             Err(status) if status.code() == Code::NotFound => {
-                let reason = match charge_error {
-                    Some(_) => "the payment service is unavailable",
-                    None => "checkout was interrupted before payment",
+                let (kind, reason) = match charge_error {
+                    Some(_) => (
+                        FailureKind::PaymentUnavailable,
+                        "the payment service is unavailable",
+                    ),
+                    None => (
+                        FailureKind::Interrupted,
+                        "checkout was interrupted before payment",
+                    ),
                 };
-                self.fail(order, reason).await
+                self.fail(order, kind, reason).await
             }
             Err(status) => {
                 tracing::warn!(order_id = %order.id, %status, "cannot learn the charge's outcome yet");
@@ -454,8 +567,8 @@ impl<S: OrderStore> Saga<S> {
             // cannot be sold, so the money goes back.
             Err(status) if matches!(status.code(), Code::FailedPrecondition | Code::NotFound) => {
                 let reason = format!("the stock could not be kept: {}", status.message());
-                self.go(order, SagaState::Refunding, Change::failure(&reason))
-                    .await
+                let change = Change::failure(FailureKind::ReservationExpired, &reason);
+                self.go(order, SagaState::Refunding, change).await
             }
             Err(status) => {
                 tracing::warn!(order_id = %order.id, %status, "commit failed; will retry");
@@ -509,11 +622,17 @@ impl<S: OrderStore> Saga<S> {
     /// Refund, then restock, then CANCELLED. Each half is idempotent, so a
     /// retry after a crash between them is safe.
     async fn cancel(&self, order: &Order) -> Result<Step, ServiceError> {
-        if let Err(status) = self.refund_payment(order, "cancel").await {
+        let started = Instant::now();
+        let refunded = self.refund_payment(order, "cancel").await;
+        self.metrics
+            .step(SagaStep::Refund, refunded.is_ok(), started.elapsed());
+        if let Err(status) = refunded {
             tracing::warn!(order_id = %order.id, %status, "cancellation refund failed; will retry");
             return Ok(Step::Blocked(order.clone()));
         }
-        self.release(order, SagaState::Cancelled).await
+        let release = self.release(order, SagaState::Cancelled);
+        self.timed(SagaStep::Release, SagaState::Cancelled, release)
+            .await
     }
 
     /// Refunds whatever is left of the order's payment (if it has one), once
@@ -637,6 +756,42 @@ impl<S: OrderStore> Saga<S> {
                 never_sent: !maybe_sent.load(Ordering::Relaxed),
                 status,
             })
+    }
+}
+
+/// Records on the saga's span how the drive ended: the state reached and,
+/// for a failed order, the kind of failure and, as the span's error, its
+/// reason.
+fn record_outcome(span: &Span, driven: &Result<Driven, ServiceError>) {
+    match driven {
+        Ok(Driven { order, .. }) => {
+            span.record("order.state", order.state.as_str());
+            if order.state == SagaState::Failed {
+                let kind = order.failure_kind.unwrap_or(FailureKind::Other);
+                span.record("order.failure_reason", kind.as_str());
+                // The code first: a description alone sets the status too.
+                span.record("otel.status_code", "ERROR");
+                span.record(
+                    "otel.status_description",
+                    order.failure_reason.as_deref().unwrap_or(kind.as_str()),
+                );
+            }
+        }
+        Err(error) => {
+            span.record("otel.status_code", "ERROR");
+            span.record("otel.status_description", error.to_string().as_str());
+        }
+    }
+}
+
+/// The kind of a charge payment refused with FAILED_PRECONDITION: a decline
+/// (`card declined: ...`, see payment's `settled`), or something else, such
+/// as a key voided before the processor took it.
+fn charge_refusal(status: &Status) -> FailureKind {
+    if status.message().starts_with("card declined") {
+        FailureKind::PaymentDeclined
+    } else {
+        FailureKind::Other
     }
 }
 

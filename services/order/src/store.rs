@@ -8,7 +8,7 @@ use std::future::Future;
 use bazaar_domain::Money;
 use bazaar_runtime::status::ServiceError;
 
-use crate::domain::{Order, OrderId, PageToken, PaymentId, ProductId, SagaState};
+use crate::domain::{FailureKind, Order, OrderId, PageToken, PaymentId, ProductId, SagaState};
 
 /// The outcome of recording a new order under an idempotency key.
 #[derive(Debug)]
@@ -33,19 +33,37 @@ pub struct NewOrder<'a> {
 #[derive(Debug, Default)]
 pub struct Change {
     pub failure_reason: Option<String>,
+    pub failure_kind: Option<FailureKind>,
     pub payment_id: Option<PaymentId>,
     /// Per line (in order): the product's name and unit price, and the total.
     pub priced: Option<(Vec<(String, Money)>, Money)>,
 }
 
 impl Change {
-    /// Records why the order failed or was cancelled.
-    pub fn failure(reason: &str) -> Self {
+    /// Records why the checkout failed.
+    pub fn failure(kind: FailureKind, reason: &str) -> Self {
+        Self {
+            failure_reason: Some(reason.to_owned()),
+            failure_kind: Some(kind),
+            ..Self::default()
+        }
+    }
+
+    /// Records why the order was cancelled (the caller's words, no kind).
+    pub fn cancellation(reason: &str) -> Self {
         Self {
             failure_reason: Some(reason.to_owned()),
             ..Self::default()
         }
     }
+}
+
+/// The orders whose saga has not settled yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unfinished {
+    pub count: u64,
+    /// When the oldest of them was placed (µs since the epoch), if any.
+    pub oldest_created_at: Option<i64>,
 }
 
 pub trait OrderStore: Send + Sync + 'static {
@@ -81,6 +99,10 @@ pub trait OrderStore: Send + Sync + 'static {
         id: OrderId,
         lease_until: i64,
     ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
+    /// How many orders are in flight, and the oldest of them: one cheap
+    /// query, for the recovery worker's gauges.
+    fn unfinished(&self) -> impl Future<Output = Result<Unfinished, ServiceError>> + Send;
 
     /// Newest first, after `after`, of one customer or of everyone.
     fn list(

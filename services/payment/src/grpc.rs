@@ -19,8 +19,9 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{ChargeCommand, FingerprintKey, Payment, PaymentStatus, YearMonth},
+    metrics::{PaymentMetrics, PaymentOutcome},
     processor::{Outcome, Recorded, SimulatedProcessor, Submission},
-    store::{Claim, PaymentStore},
+    store::{Claim, PaymentStore, Written},
 };
 
 pub struct PaymentApi<S> {
@@ -30,6 +31,7 @@ pub struct PaymentApi<S> {
     /// How long a pending charge the processor never saw is left to its
     /// caller before a lookup voids it.
     pending_grace: Duration,
+    metrics: PaymentMetrics,
 }
 
 /// How often a charge retries claiming a key whose pending payment vanished
@@ -42,13 +44,25 @@ impl<S: PaymentStore> PaymentApi<S> {
         processor: SimulatedProcessor,
         fingerprints: FingerprintKey,
         pending_grace: Duration,
+        metrics: PaymentMetrics,
     ) -> Self {
         Self {
             store,
             processor,
             fingerprints,
             pending_grace,
+            metrics,
         }
+    }
+
+    /// Counts a recorded charge answer, once: only the call that recorded it.
+    fn count_charge(&self, finished: Written<Payment>) -> Payment {
+        if finished.first
+            && let Some(outcome) = PaymentOutcome::of_charge(finished.value.status)
+        {
+            self.metrics.count(outcome);
+        }
+        finished.value
     }
 
     /// Charges at most once per idempotency key.
@@ -110,15 +124,20 @@ impl<S: PaymentStore> PaymentApi<S> {
                 if self.processor.recorded(&command.idempotency_key).await? == Recorded::Nothing {
                     self.store.abandon_charge(pending.id, &token).await?;
                 }
+                self.metrics.count(PaymentOutcome::Failed);
                 Err(ServiceError::Unavailable(
                     "the card processor is unavailable; nothing was charged, retry later".into(),
                 ))
             }
             Outcome::Voided => {
                 self.store.abandon_charge(pending.id, &token).await?;
+                self.metrics.count(PaymentOutcome::Failed);
                 Err(voided())
             }
-            outcome => settled(self.store.finish_charge(pending.id, &outcome).await?),
+            outcome => {
+                let finished = self.store.finish_charge(pending.id, &outcome).await?;
+                settled(self.count_charge(finished))
+            }
         }
     }
 
@@ -161,6 +180,7 @@ impl<S: PaymentStore> PaymentApi<S> {
             }
             Recorded::Settled(outcome) => {
                 let finished = self.store.finish_charge(payment.id, &outcome).await?;
+                let finished = self.count_charge(finished);
                 tracing::info!(payment_id = %finished.id, status = finished.status.as_str(), "settled a pending charge from the processor's ledger");
                 Ok(Some(finished))
             }
@@ -220,7 +240,11 @@ impl<S: PaymentStore> PaymentService for PaymentApi<S> {
         request: Request<RefundRequest>,
     ) -> Result<Response<RefundResponse>, Status> {
         let command = parse::refund(request.into_inner())?;
-        let (payment, refund) = self.store.refund(&command).await?;
+        let refunded = self.store.refund(&command).await?;
+        if refunded.first {
+            self.metrics.count(PaymentOutcome::Refunded);
+        }
+        let (payment, refund) = refunded.value;
         tracing::info!(payment_id = %payment.id, amount = %refund.amount, "refunded");
         Ok(Response::new(RefundResponse {
             payment: Some(payment.into()),

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod metrics;
 pub mod processor;
 pub mod store;
 
@@ -19,8 +20,8 @@ use tokio::net::TcpListener;
 pub use config::Config;
 
 use crate::{
-    domain::FingerprintKey, grpc::PaymentApi, processor::SimulatedProcessor,
-    store::sql::SqlPaymentStore,
+    domain::FingerprintKey, grpc::PaymentApi, metrics::PaymentMetrics,
+    processor::SimulatedProcessor, store::sql::SqlPaymentStore,
 };
 
 pub async fn run(
@@ -43,6 +44,7 @@ pub async fn run(
         processor,
         fingerprints,
         settings.pending_grace,
+        PaymentMetrics::register(app.metrics()),
     ));
     Ok(app.serve(api, listener, shutdown).await?)
 }

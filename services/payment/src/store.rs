@@ -21,6 +21,14 @@ pub enum Claim {
     Existing(Payment),
 }
 
+/// What a write returned, and whether this call made it: false when an
+/// earlier or concurrent call under the same key had (a replay).
+#[derive(Debug)]
+pub struct Written<T> {
+    pub value: T,
+    pub first: bool,
+}
+
 pub trait PaymentStore: Send + Sync + 'static {
     /// Records a pending payment under the command's key, claimed by `token`,
     /// or returns the payment already recorded under it.
@@ -41,12 +49,13 @@ pub trait PaymentStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, ServiceError>> + Send;
 
     /// Records the processor's answer for a pending payment and returns the
-    /// payment as stored (a concurrent caller's answer may have won).
+    /// payment as stored (a concurrent caller's answer may have won: then
+    /// not `first`).
     fn finish_charge(
         &self,
         id: PaymentId,
         outcome: &Outcome,
-    ) -> impl Future<Output = Result<Payment, ServiceError>> + Send;
+    ) -> impl Future<Output = Result<Written<Payment>, ServiceError>> + Send;
 
     /// Forgets a pending payment the processor did not take money for, so the
     /// key can be used again, only while `token` still holds its claim: a
@@ -67,9 +76,10 @@ pub trait PaymentStore: Send + Sync + 'static {
         key: &IdempotencyKey,
     ) -> impl Future<Output = Result<Option<Payment>, ServiceError>> + Send;
 
-    /// Refunds once per (payment, key); the same key returns the first refund.
+    /// Refunds once per (payment, key); the same key returns the first refund
+    /// (not `first`).
     fn refund(
         &self,
         command: &RefundCommand,
-    ) -> impl Future<Output = Result<(Payment, Refund), ServiceError>> + Send;
+    ) -> impl Future<Output = Result<Written<(Payment, Refund)>, ServiceError>> + Send;
 }

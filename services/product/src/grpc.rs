@@ -16,23 +16,29 @@ use bazaar_proto::product::v1::{
     ReleaseReservationResponse, ReserveStockRequest, ReserveStockResponse, UpdateProductRequest,
     UpdateProductResponse, product_service_server::ProductService,
 };
-use bazaar_runtime::auth::principal;
+use bazaar_runtime::{auth::principal, status::ServiceError};
 use tonic::{Request, Response, Status};
 
-use crate::{domain::listing::encode_page_token, store::ProductStore};
+use crate::{
+    domain::listing::encode_page_token,
+    metrics::StockMetrics,
+    store::{INSUFFICIENT_STOCK, ProductStore},
+};
 
 /// The gRPC face of the catalog.
 #[derive(Debug, Clone)]
 pub struct ProductApi<S> {
     store: S,
     reservation_ttl: Duration,
+    metrics: StockMetrics,
 }
 
 impl<S: ProductStore> ProductApi<S> {
-    pub fn new(store: S, reservation_ttl: Duration) -> Self {
+    pub fn new(store: S, reservation_ttl: Duration, metrics: StockMetrics) -> Self {
         Self {
             store,
             reservation_ttl,
+            metrics,
         }
     }
 }
@@ -99,7 +105,16 @@ impl<S: ProductStore> ProductService for ProductApi<S> {
         request: Request<ReserveStockRequest>,
     ) -> Result<Response<ReserveStockResponse>, Status> {
         let reserve = parse::reserve_stock(request.into_inner())?;
-        let reserved = self.store.reserve(reserve, self.reservation_ttl).await?;
+        let reserved = self
+            .store
+            .reserve(reserve, self.reservation_ttl)
+            .await
+            .inspect_err(|error| {
+                // Counted once refused: the refusal rolled everything back.
+                if is_stockout(error) {
+                    self.metrics.stockouts.inc();
+                }
+            })?;
         let reservation = Some(reserved.into());
         Ok(Response::new(ReserveStockResponse { reservation }))
     }
@@ -121,4 +136,9 @@ impl<S: ProductStore> ProductService for ProductApi<S> {
         let reservation = Some(self.store.release(order_id).await?.into());
         Ok(Response::new(ReleaseReservationResponse { reservation }))
     }
+}
+
+/// A reservation refused because a product had too little stock.
+fn is_stockout(error: &ServiceError) -> bool {
+    matches!(error, ServiceError::FailedPrecondition { reason, .. } if reason == INSUFFICIENT_STOCK)
 }

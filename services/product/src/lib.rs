@@ -6,6 +6,7 @@
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod metrics;
 pub mod store;
 
 mod seed;
@@ -19,7 +20,7 @@ use tokio::net::TcpListener;
 
 pub use config::Config;
 
-use crate::{grpc::ProductApi, store::sql::SqlStore};
+use crate::{grpc::ProductApi, metrics::StockMetrics, store::sql::SqlStore};
 
 /// Serves the product service on `listener` until `shutdown` completes.
 pub async fn run(
@@ -33,9 +34,11 @@ pub async fn run(
     if config.settings.seed_catalog {
         seed::load_if_empty(&store).await?;
     }
-    app.spawn(|stopped| sweeper::run(store.clone(), stock.sweep_interval, stopped));
+    let metrics = StockMetrics::register(app.metrics());
+    let sweeping = metrics.clone();
+    app.spawn(|stopped| sweeper::run(store.clone(), stock.sweep_interval, sweeping, stopped));
     // Who may call what (the stock RPCs: the order service alone) and which
     // RPCs need a user token is the mesh policy's to say.
-    let api = ProductServiceServer::new(ProductApi::new(store, stock.reservation_ttl));
+    let api = ProductServiceServer::new(ProductApi::new(store, stock.reservation_ttl, metrics));
     Ok(app.serve(api, listener, shutdown).await?)
 }

@@ -20,6 +20,10 @@ use crate::domain::{
 
 pub type StoreResult<T> = Result<T, ServiceError>;
 
+/// The reason of the `FAILED_PRECONDITION` refusing a reservation for want
+/// of stock.
+pub const INSUFFICIENT_STOCK: &str = "INSUFFICIENT_STOCK";
+
 /// The catalog and its stock.
 pub trait ProductStore: Clone + Send + Sync + 'static {
     /// Adds a product; `ALREADY_EXISTS` if its SKU is taken.

@@ -10,10 +10,15 @@ use std::time::Duration;
 use bazaar_runtime::db;
 use tokio::{sync::watch, time::MissedTickBehavior};
 
-use crate::store::ProductStore;
+use crate::{metrics::StockMetrics, store::ProductStore};
 
 /// Sweeps every `interval` until `stop` changes or its sender is dropped.
-pub async fn run(store: impl ProductStore, interval: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    store: impl ProductStore,
+    interval: Duration,
+    metrics: StockMetrics,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(1)));
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -23,7 +28,13 @@ pub async fn run(store: impl ProductStore, interval: Duration, mut stop: watch::
         }
         match store.expire_due(db::now_micros()).await {
             Ok(0) => {}
-            Ok(expired) => tracing::info!(expired, "expired stale reservations"),
+            Ok(expired) => {
+                // Only the reservations whose expiry this sweep committed.
+                metrics
+                    .reservations_expired
+                    .inc_by(u64::try_from(expired).unwrap_or(u64::MAX));
+                tracing::info!(expired, "expired stale reservations");
+            }
             // Logged and retried next tick: the store may be briefly down.
             Err(error) => tracing::warn!(%error, "sweeping expired reservations failed"),
         }

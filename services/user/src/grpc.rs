@@ -25,7 +25,9 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 
 use self::parse::{LoginAttempt, PasswordChange, PasswordReset, Registration, Update};
 use crate::{
+    config::TokenConfig,
     domain::{Role, Roles, User, UserId},
+    metrics::{AccountMetrics, LoginOutcome},
     password::{HashError, Passwords},
     store::{NewRefresh, NewUser, UserStore},
     throttle::{Limit, Throttle, Throttled, account_key, client_address},
@@ -44,6 +46,7 @@ pub struct UserApi<S> {
     token_ttl: Duration,
     refresh_ttl: Duration,
     throttle: Throttle,
+    metrics: AccountMetrics,
 }
 
 impl<S: UserStore> UserApi<S> {
@@ -52,18 +55,19 @@ impl<S: UserStore> UserApi<S> {
         passwords: Passwords,
         signer: Arc<TokenSigner>,
         published: Vec<Jwk>,
-        token_ttl: Duration,
-        refresh_ttl: Duration,
+        tokens: &TokenConfig,
         throttle: Throttle,
+        metrics: AccountMetrics,
     ) -> Self {
         Self {
             store,
             passwords,
             signer,
             published,
-            token_ttl,
-            refresh_ttl,
+            token_ttl: tokens.ttl,
+            refresh_ttl: tokens.refresh_ttl,
             throttle,
+            metrics,
         }
     }
 
@@ -240,6 +244,7 @@ impl<S: UserStore> UserService for UserApi<S> {
                 roles: Roles::only(Role::Customer),
             })
             .await?;
+        self.metrics.registrations.inc();
         tracing::info!(user_id = %user.id, "account registered");
         Ok(Response::new(RegisterResponse {
             user: Some(user.into()),
@@ -258,7 +263,10 @@ impl<S: UserStore> UserService for UserApi<S> {
             (Limit::LoginFailuresPerAddress, address.as_str()),
         ];
         // Checked before the password, so a throttled guess is never tried.
-        self.throttle.check(&keys).map_err(throttled)?;
+        self.throttle.check(&keys).map_err(|refused| {
+            self.metrics.login(LoginOutcome::Throttled);
+            throttled(refused)
+        })?;
         let credentials = match &attempt.email {
             Some(email) => self.store.find_by_email(email).await?,
             None => None,
@@ -282,6 +290,7 @@ impl<S: UserStore> UserService for UserApi<S> {
             }
             _ => {
                 self.throttle.record(&keys);
+                self.metrics.login(LoginOutcome::BadCredentials);
                 tracing::info!("login refused");
                 return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS.into()).into());
             }
@@ -290,6 +299,9 @@ impl<S: UserStore> UserService for UserApi<S> {
         let (refresh_token, record) = self.new_refresh(Some(user.id))?;
         let refresh_expire_time = micros(record.expire_time);
         self.store.add_refresh(record).await?;
+        // Only once the session is stored: a login that fails here issued
+        // nothing usable.
+        self.metrics.login(LoginOutcome::Ok);
         tracing::info!(user_id = %user.id, "logged in");
         Ok(Response::new(LoginResponse {
             access_token,

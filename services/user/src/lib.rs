@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod grpc;
 pub mod keys;
+pub mod metrics;
 pub mod password;
 pub mod store;
 pub mod throttle;
@@ -21,7 +22,7 @@ use tokio::net::TcpListener;
 
 pub use config::Config;
 
-use crate::{grpc::UserApi, password::Passwords, store::SqlUserStore};
+use crate::{grpc::UserApi, metrics::AccountMetrics, password::Passwords, store::SqlUserStore};
 
 pub async fn run(
     config: Config,
@@ -53,9 +54,9 @@ pub async fn run(
         passwords,
         signer,
         published,
-        settings.tokens.ttl,
-        settings.tokens.refresh_ttl,
+        &settings.tokens,
         throttle,
+        AccountMetrics::register(app.metrics()),
     );
     Ok(app
         .serve(UserServiceServer::new(api), listener, shutdown)

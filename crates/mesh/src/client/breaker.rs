@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tonic::{Code, Status, body::Body};
 use tower::BoxError;
 
-use super::{CallFuture, NotSent};
+use super::{CallFuture, NotSent, UpstreamMetrics};
 
 use crate::policy::CircuitBreaker;
 
@@ -45,22 +45,26 @@ enum Admit {
 #[derive(Debug, Clone)]
 pub struct Breaker<S> {
     inner: S,
-    upstream: Arc<str>,
-    threshold: u32,
-    ejection: Duration,
-    /// With one endpoint, ejecting it is ejecting 100 % of them.
-    may_eject: bool,
+    trip: Arc<Trip>,
     state: Arc<Shared>,
 }
 
 impl<S> Breaker<S> {
-    pub fn new(inner: S, upstream: &str, policy: &CircuitBreaker) -> Self {
+    pub fn new(
+        inner: S,
+        upstream: &str,
+        policy: &CircuitBreaker,
+        metrics: &UpstreamMetrics,
+    ) -> Self {
         Self {
             inner,
-            upstream: upstream.into(),
-            threshold: policy.consecutive_failures,
-            ejection: policy.ejection_time,
-            may_eject: policy.max_ejection_percent >= 100,
+            trip: Arc::new(Trip {
+                upstream: upstream.into(),
+                threshold: policy.consecutive_failures,
+                ejection: policy.ejection_time,
+                may_eject: policy.max_ejection_percent >= 100,
+                metrics: metrics.clone(),
+            }),
             state: Arc::default(),
         }
     }
@@ -82,15 +86,28 @@ impl<S> Breaker<S> {
     }
 }
 
-/// Records one outcome.
-fn record(
-    shared: &Shared,
-    upstream: &str,
+/// When the breaker trips, and what it reports.
+#[derive(Debug)]
+struct Trip {
+    upstream: Arc<str>,
     threshold: u32,
     ejection: Duration,
+    /// With one endpoint, ejecting it is ejecting 100 % of them.
     may_eject: bool,
-    failed: bool,
-) {
+    metrics: UpstreamMetrics,
+}
+
+/// Records one outcome.
+fn record(shared: &Shared, trip: &Trip, failed: bool) {
+    let Trip {
+        upstream,
+        threshold,
+        ejection,
+        may_eject,
+        metrics,
+    } = trip;
+    let (threshold, ejection, may_eject) = (*threshold, *ejection, *may_eject);
+    let upstream: &str = upstream;
     if !failed && !shared.troubled.load(Ordering::Acquire) {
         return;
     }
@@ -98,6 +115,7 @@ fn record(
     if !failed {
         if state.open_until.is_some() {
             tracing::info!(upstream, "circuit closed: the probe succeeded");
+            metrics.circuit_open.set(0);
         }
         *state = State::default();
         shared.troubled.store(false, Ordering::Release);
@@ -115,6 +133,8 @@ fn record(
         );
         state.open_until = Some(Instant::now() + ejection);
         state.probing = false;
+        metrics.ejections.inc();
+        metrics.circuit_open.set(1);
     }
 }
 
@@ -151,24 +171,21 @@ where
             Admit::Refuse(left) => {
                 let status = Status::unavailable(format!(
                     "circuit open: {} is ejected for another {} ms",
-                    self.upstream,
+                    self.trip.upstream,
                     left.as_millis()
                 ));
                 Box::pin(async move { Err(NotSent(status).into()) })
             }
             Admit::Call { probe } => {
                 if probe {
-                    tracing::info!(upstream = %self.upstream, "circuit half-open: probing");
+                    tracing::info!(upstream = %self.trip.upstream, "circuit half-open: probing");
                 }
                 let call = self.inner.call(request);
                 let state = Arc::clone(&self.state);
-                let upstream = Arc::clone(&self.upstream);
-                let (threshold, ejection, may_eject) =
-                    (self.threshold, self.ejection, self.may_eject);
+                let trip = Arc::clone(&self.trip);
                 Box::pin(async move {
                     let outcome = call.await.map_err(Into::into);
-                    let failed = is_failure(&outcome);
-                    record(&state, &upstream, threshold, ejection, may_eject, failed);
+                    record(&state, &trip, is_failure(&outcome));
                     outcome
                 })
             }

@@ -6,6 +6,7 @@ use std::{
     task::{Context, Poll},
 };
 
+use bazaar_observe::prometheus_client::metrics::counter::Counter;
 use tokio::sync::Semaphore;
 use tonic::{Status, body::Body};
 use tower::BoxError;
@@ -17,14 +18,17 @@ pub struct InFlightLimit<S> {
     inner: S,
     upstream: Arc<str>,
     permits: Arc<Semaphore>,
+    refused: Counter,
 }
 
 impl<S> InFlightLimit<S> {
-    pub fn new(inner: S, upstream: &str, max: u32) -> Self {
+    /// At most `max` calls in flight; each refused one counts in `refused`.
+    pub fn new(inner: S, upstream: &str, max: u32, refused: Counter) -> Self {
         Self {
             inner,
             upstream: upstream.into(),
             permits: Arc::new(Semaphore::new(max as usize)),
+            refused,
         }
     }
 }
@@ -45,6 +49,7 @@ where
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
+            self.refused.inc();
             let status =
                 Status::unavailable(format!("too many requests in flight to {}", self.upstream));
             return Box::pin(async move { Err(NotSent(status).into()) });

@@ -99,6 +99,7 @@ pub fn upstream(certs: &Certs, caller: &str, server: &str, addr: SocketAddr) -> 
         policy: Arc::new(policy.services["payment"].clone()),
         tls: Some((certs.of(caller), policy.identity(server).expect("identity"))),
         connect_timeout: Duration::from_secs(2),
+        metrics: None,
     }
 }
 

@@ -110,6 +110,59 @@ impl SagaState {
     }
 }
 
+/// Why an order failed, as one of a few kinds: what metrics and dashboards
+/// group failures by (the reason text says the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Product refused the reservation: not enough stock.
+    OutOfStock,
+    /// The order cannot be placed as asked: an unknown product, a card
+    /// refused as malformed, lines that cannot be priced together.
+    Invalid,
+    /// Product could not be reached, or did not answer.
+    ProductUnavailable,
+    /// The card was declined.
+    PaymentDeclined,
+    /// Payment could not be reached; nothing was charged.
+    PaymentUnavailable,
+    /// The reservation lapsed while the card was charged; the money went
+    /// back.
+    ReservationExpired,
+    /// The request driving the checkout went away before paying.
+    Interrupted,
+    Other,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OutOfStock => "out_of_stock",
+            Self::Invalid => "invalid",
+            Self::ProductUnavailable => "product_unavailable",
+            Self::PaymentDeclined => "payment_declined",
+            Self::PaymentUnavailable => "payment_unavailable",
+            Self::ReservationExpired => "reservation_expired",
+            Self::Interrupted => "interrupted",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+
+    pub const ALL: [Self; 8] = [
+        Self::OutOfStock,
+        Self::Invalid,
+        Self::ProductUnavailable,
+        Self::PaymentDeclined,
+        Self::PaymentUnavailable,
+        Self::ReservationExpired,
+        Self::Interrupted,
+        Self::Other,
+    ];
+}
+
 /// An order's status as customers see it: the saga's states, coarsened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
@@ -150,6 +203,8 @@ pub struct Order {
     pub total: Option<Money>,
     /// Why the order failed or was cancelled.
     pub failure_reason: Option<String>,
+    /// Which kind of failure that was; none for a cancellation.
+    pub failure_kind: Option<FailureKind>,
     /// Set once the card is charged.
     pub payment_id: Option<PaymentId>,
     pub created_at: i64,
@@ -246,6 +301,14 @@ mod tests {
         assert!(!one.fingerprint.contains("42424242"), "{}", one.fingerprint);
         let other = command(&[(A, 2), (B, 2)]);
         assert_ne!(one.fingerprint, other.fingerprint);
+    }
+
+    #[test]
+    fn failure_kinds_round_trip() {
+        for kind in FailureKind::ALL {
+            assert_eq!(FailureKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(FailureKind::parse(""), None);
     }
 
     #[test]

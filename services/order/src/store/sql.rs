@@ -12,8 +12,8 @@ use bazaar_runtime::{
 };
 use sqlx::{AnyConnection, Row, any::AnyRow, migrate::Migrator};
 
-use super::{Change, Created, NewOrder, OrderStore};
-use crate::domain::{LineItem, Order, OrderId, PageToken, SagaState};
+use super::{Change, Created, NewOrder, OrderStore, Unfinished};
+use crate::domain::{FailureKind, LineItem, Order, OrderId, PageToken, SagaState};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -24,7 +24,8 @@ macro_rules! select_orders {
     ($rest:literal) => {
         concat!(
             "SELECT id, customer_id, idempotency_key, fingerprint, state, currency_code, \
-             total_minor, failure_reason, payment_id, created_at, updated_at FROM orders ",
+             total_minor, failure_reason, failure_kind, payment_id, created_at, updated_at \
+             FROM orders ",
             $rest
         )
     };
@@ -88,6 +89,10 @@ fn order_from_row(row: &AnyRow) -> Result<Order, ServiceError> {
         items: Vec::new(),
         total,
         failure_reason: optional_text(row, "failure_reason")?,
+        // A kind this build does not know (written by a newer one) is still
+        // a failure.
+        failure_kind: optional_text(row, "failure_kind")?
+            .map(|kind| FailureKind::parse(&kind).unwrap_or(FailureKind::Other)),
         payment_id,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -143,6 +148,9 @@ fn moved(order: &Order, to: SagaState, change: Change, now: i64) -> Order {
     moved.updated_at = now;
     if let Some(reason) = change.failure_reason {
         moved.failure_reason = Some(reason);
+    }
+    if let Some(kind) = change.failure_kind {
+        moved.failure_kind = Some(kind);
     }
     if let Some(payment_id) = change.payment_id {
         moved.payment_id = Some(payment_id);
@@ -221,6 +229,7 @@ impl OrderStore for SqlOrderStore {
                 .collect(),
             total: None,
             failure_reason: None,
+            failure_kind: None,
             payment_id: None,
             created_at: now,
             updated_at: now,
@@ -245,7 +254,8 @@ impl OrderStore for SqlOrderStore {
         let update = sqlx::query(
             "UPDATE orders SET state = $1, updated_at = $2, \
              failure_reason = COALESCE($3, failure_reason), payment_id = COALESCE($4, payment_id), \
-             currency_code = COALESCE($5, currency_code), total_minor = COALESCE($6, total_minor) \
+             currency_code = COALESCE($5, currency_code), total_minor = COALESCE($6, total_minor), \
+             failure_kind = COALESCE($9, failure_kind) \
              WHERE id = $7 AND state = $8",
         )
         .bind(to.as_str())
@@ -260,7 +270,8 @@ impl OrderStore for SqlOrderStore {
         )
         .bind(change.priced.as_ref().map(|(_, total)| total.minor()))
         .bind(order.id.to_string())
-        .bind(order.state.as_str());
+        .bind(order.state.as_str())
+        .bind(change.failure_kind.map(FailureKind::as_str));
         let Some((lines, _)) = &change.priced else {
             // A lone statement needs no transaction around it.
             let moved_rows = update.execute(self.db.pool()).await?.rows_affected();
@@ -320,6 +331,20 @@ impl OrderStore for SqlOrderStore {
             }
         }
         Ok(claimed)
+    }
+
+    async fn unfinished(&self) -> Result<Unfinished, ServiceError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM orders WHERE state IN \
+             ('reserving', 'charging', 'committing', 'releasing', 'refunding', 'cancelling')",
+        )
+        .fetch_one(self.db.pool())
+        .await?;
+        let count: i64 = row.try_get("n")?;
+        Ok(Unfinished {
+            count: u64::try_from(count).map_err(ServiceError::internal)?,
+            oldest_created_at: row.try_get("oldest")?,
+        })
     }
 
     async fn renew_lease(&self, id: OrderId, lease_until: i64) -> Result<(), ServiceError> {

@@ -5,6 +5,7 @@
 mod access;
 mod checkout;
 mod detached;
+mod metrics;
 mod recovery;
 mod resilience;
 mod support;

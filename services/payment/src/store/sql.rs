@@ -9,7 +9,7 @@ use bazaar_runtime::{
 };
 use sqlx::{Any, Row, Transaction, any::AnyRow, migrate::Migrator};
 
-use super::{Claim, PaymentStore};
+use super::{Claim, PaymentStore, Written};
 use crate::{
     domain::{
         CardBrand, ChargeCommand, IdempotencyKey, Payment, PaymentId, PaymentStatus, Refund,
@@ -219,7 +219,7 @@ impl PaymentStore for SqlPaymentStore {
         &self,
         id: PaymentId,
         outcome: &Outcome,
-    ) -> Result<Payment, ServiceError> {
+    ) -> Result<Written<Payment>, ServiceError> {
         // `''`: no decline reason (see `optional_text`).
         let (status, reason) = match outcome {
             Outcome::Approved => (PaymentStatus::Succeeded, ""),
@@ -246,12 +246,18 @@ impl PaymentStore for SqlPaymentStore {
         .fetch_optional(self.db.pool())
         .await?;
         match finished {
-            Some(row) => payment_from_row(&row),
+            Some(row) => Ok(Written {
+                value: payment_from_row(&row)?,
+                first: true,
+            }),
             // Another caller's answer won: read it.
-            None => self
-                .payment_where(SELECT_BY_ID, &id.to_string())
-                .await?
-                .ok_or_else(|| ServiceError::internal("a finished payment vanished")),
+            None => Ok(Written {
+                value: self
+                    .payment_where(SELECT_BY_ID, &id.to_string())
+                    .await?
+                    .ok_or_else(|| ServiceError::internal("a finished payment vanished"))?,
+                first: false,
+            }),
         }
     }
 
@@ -290,7 +296,10 @@ impl PaymentStore for SqlPaymentStore {
         self.payment_where(SELECT_BY_KEY, key.as_str()).await
     }
 
-    async fn refund(&self, command: &RefundCommand) -> Result<(Payment, Refund), ServiceError> {
+    async fn refund(
+        &self,
+        command: &RefundCommand,
+    ) -> Result<Written<(Payment, Refund)>, ServiceError> {
         let payment_id = command.payment_id.to_string();
         let mut tx = self.db.begin_write().await?;
         let payment = payment_in(&mut tx, &payment_id)
@@ -309,7 +318,10 @@ impl PaymentStore for SqlPaymentStore {
                         "this idempotency key was used for a refund of another amount",
                     ))
                 }
-                _ => Ok((payment.clone(), previous.clone())),
+                _ => Ok(Written {
+                    value: (payment.clone(), previous.clone()),
+                    first: false,
+                }),
             };
         }
         if payment.status != PaymentStatus::Succeeded {
@@ -395,6 +407,9 @@ impl PaymentStore for SqlPaymentStore {
             .find(|r| r.id == refund_id)
             .cloned()
             .ok_or_else(|| ServiceError::internal("a new refund vanished"))?;
-        Ok((payment, refund))
+        Ok(Written {
+            value: (payment, refund),
+            first: true,
+        })
     }
 }

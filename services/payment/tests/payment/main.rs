@@ -5,5 +5,6 @@
 mod charge;
 mod ledger;
 mod mesh;
+mod metrics;
 mod refund;
 mod support;

@@ -161,6 +161,7 @@ async fn a_certificate_from_another_ca_is_refused() {
                 policy.identity("payment").unwrap(),
             )),
             connect_timeout: Duration::from_secs(2),
+            metrics: None,
         }
         .channel()
         .unwrap();

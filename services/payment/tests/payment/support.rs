@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use bazaar_mesh::MeshChannel;
 use bazaar_payment::config::Config;
@@ -10,7 +10,7 @@ use bazaar_runtime::{
     auth::{AuthConfig, Role, TokenSigner},
     db::Backend,
     server::ServerConfig,
-    testing::{Spawned, TestDatabase, mesh},
+    testing::{Spawned, TestDatabase, free_addr, mesh},
 };
 use tonic::Request;
 
@@ -21,6 +21,8 @@ pub use bazaar_runtime::db::testing::backends;
 pub struct Service {
     pub url: String,
     pub signer: TokenSigner,
+    /// Where `/metrics` is served.
+    pub admin: SocketAddr,
     // Dropped before the database it uses.
     pub server: Spawned,
     pub database: TestDatabase,
@@ -31,7 +33,11 @@ impl Service {
         let database = TestDatabase::create(backend).await;
         let signer = TokenSigner::generate(&AuthConfig::default()).unwrap();
         let mut config = Config::default();
-        config.shared.server = ServerConfig::default();
+        let admin = free_addr();
+        config.shared.server = ServerConfig {
+            admin_listen: Some(admin),
+            ..ServerConfig::default()
+        };
         config.shared.database = database.config.clone();
         config.shared.mesh = mesh().config();
         config.shared.auth = AuthConfig {
@@ -45,6 +51,7 @@ impl Service {
         Self {
             url: server.url(),
             signer,
+            admin,
             server,
             database,
         }

@@ -354,7 +354,7 @@ async fn take_stock(
     Err(match available {
         None => product_not_found(item.product_id),
         Some((available,)) => ServiceError::failed_precondition(
-            "INSUFFICIENT_STOCK",
+            super::INSUFFICIENT_STOCK,
             format!(
                 "not enough stock for product {}: {quantity} requested, {available} available",
                 item.product_id

@@ -67,6 +67,7 @@ fn from_another_ca(dir: &Path, addr: SocketAddr) -> Client {
             policy.identity("product").expect("product's identity"),
         )),
         connect_timeout: Duration::from_secs(2),
+        metrics: None,
     };
     ProductServiceClient::new(upstream.channel().expect("a channel"))
 }

@@ -6,6 +6,7 @@
 mod callers;
 mod catalog;
 mod listing;
+mod metrics;
 mod seed;
 mod stock;
 mod support;

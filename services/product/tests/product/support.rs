@@ -87,6 +87,11 @@ impl App {
         ProductServiceClient::new(self.server().channel_as(caller))
     }
 
+    /// Where the service serves `/metrics`, if the test config asked for it.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.config.shared.server.admin_listen
+    }
+
     /// Where the service listens, for clients outside the mesh.
     pub fn addr(&self) -> SocketAddr {
         self.server().addr

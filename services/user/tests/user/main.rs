@@ -5,6 +5,7 @@
 
 mod access;
 mod callers;
+mod metrics;
 mod passwords;
 mod persistence;
 mod refresh;
