@@ -10,11 +10,11 @@
 use std::sync::{Arc, OnceLock};
 
 use bazaar_observe::{
-    Metrics,
+    LatencyHistogram, Metrics,
     grpc::code_name,
     prometheus_client::{
         encoding::EncodeLabelSet,
-        metrics::{counter::Counter, family::Family, histogram::Histogram},
+        metrics::{counter::Counter, family::Family},
     },
 };
 use http::{Method, StatusCode};
@@ -115,7 +115,7 @@ struct UpstreamErrorLabels {
 /// `http_server_requests_total` and `http_server_request_duration_seconds`.
 pub(crate) struct HttpMetrics {
     requests: Family<RequestLabels, Counter>,
-    durations: Family<DurationLabels, Histogram>,
+    durations: Family<DurationLabels, LatencyHistogram>,
     /// The bindings' series (by binding index), then [`OWN_ROUTES`]'.
     routes: Box<[RouteSeries]>,
     bindings: usize,
@@ -128,7 +128,7 @@ struct RouteSeries {
 
 #[derive(Default)]
 struct MethodSeries {
-    duration: OnceLock<Histogram>,
+    duration: OnceLock<LatencyHistogram>,
     statuses: [OnceLock<Counter>; KEPT_STATUSES],
 }
 

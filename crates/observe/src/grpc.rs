@@ -8,11 +8,11 @@ use std::{
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
-    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
 };
 use tonic::Code;
 
-use crate::metrics::Metrics;
+use crate::metrics::{LatencyHistogram, Metrics};
 
 /// Methods a client labels by name; calls to more are `unknown`.
 pub const MAX_CLIENT_METHODS: usize = 256;
@@ -102,7 +102,7 @@ pub struct MethodMetrics {
     service: String,
     method: String,
     started: Counter,
-    handling: Histogram,
+    handling: LatencyHistogram,
     /// One counter per status code, made on first use.
     handled: [OnceLock<Counter>; 17],
     families: Arc<Families>,
@@ -133,7 +133,7 @@ impl MethodMetrics {
 struct Families {
     started: Family<MethodLabels, Counter>,
     handled: Family<CodeLabels, Counter>,
-    handling: Family<MethodLabels, Histogram>,
+    handling: Family<MethodLabels, LatencyHistogram>,
 }
 
 impl Families {
@@ -160,17 +160,20 @@ impl Families {
     }
 }
 
+type ByPath = HashMap<String, Arc<MethodMetrics>>;
+
 /// One side's metrics: the families and a handle per method.
 #[derive(Debug, Clone)]
 pub struct GrpcMetrics {
     side: Side,
     families: Arc<Families>,
-    /// Handles of known methods by path (`/package.Service/Method`).
-    methods: Arc<RwLock<HashMap<String, Arc<MethodMetrics>>>>,
-    /// Whether paths not listed up front get their own labels (clients,
-    /// whose calls our code makes) or count as `unknown` (servers, where a
-    /// caller picks the path).
-    open: bool,
+    /// Handles of the methods listed up front, by path
+    /// (`/package.Service/Method`): read without a lock.
+    known: Arc<ByPath>,
+    /// Methods first seen when called (clients only: their paths come from
+    /// our code; a server's caller picks the path, so there it is `None`
+    /// and other paths count as `unknown`).
+    seen: Option<Arc<RwLock<ByPath>>>,
     unknown: Arc<MethodMetrics>,
     pub(crate) in_flight: Gauge,
     /// Calls refused by load shedding (servers only).
@@ -252,8 +255,8 @@ impl GrpcMetrics {
             side,
             unknown: Arc::new(families.resolve(GrpcType::Unary, "unknown", "unknown")),
             families,
-            methods: Arc::new(RwLock::new(known)),
-            open,
+            known: Arc::new(known),
+            seen: open.then(Arc::default),
             in_flight,
             shed,
         }
@@ -261,23 +264,25 @@ impl GrpcMetrics {
 
     /// The handles for a call to `path`.
     pub fn method(&self, path: &str) -> Arc<MethodMetrics> {
-        if let Some(found) = self
-            .methods
+        if let Some(found) = self.known.get(path) {
+            return Arc::clone(found);
+        }
+        let (Some(seen), Some((service, method))) = (&self.seen, split_path(path)) else {
+            return Arc::clone(&self.unknown);
+        };
+        if let Some(found) = seen
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(path)
         {
             return Arc::clone(found);
         }
-        let Some((service, method)) = split_path(path).filter(|_| self.open) else {
-            return Arc::clone(&self.unknown);
-        };
-        let mut map = self.methods.write().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= MAX_CLIENT_METHODS {
+        let mut seen = seen.write().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= MAX_CLIENT_METHODS {
             return Arc::clone(&self.unknown);
         }
         let resolved = Arc::new(self.families.resolve(GrpcType::Unary, service, method));
-        Arc::clone(map.entry(path.to_owned()).or_insert(resolved))
+        Arc::clone(seen.entry(path.to_owned()).or_insert(resolved))
     }
 }
 

@@ -120,7 +120,9 @@ where
         let path = request.uri().path();
         let method = self.metrics.method(path);
         let span = rpc_span(side, path);
+        // A span filtered out has no context to join or to send.
         match side {
+            _ if span.is_disabled() => {}
             Side::Server => {
                 let parent = global::get_text_map_propagator(|propagator| {
                     propagator.extract(&HeaderExtractor(request.headers()))

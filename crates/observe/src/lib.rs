@@ -14,10 +14,11 @@
 //! count as `unknown`), a client at most [`grpc::MAX_CLIENT_METHODS`].
 
 pub mod grpc;
+mod histogram;
 mod layer;
 pub mod metrics;
 
 pub use grpc::{GrpcMetrics, GrpcType, Side};
 pub use layer::{ErrorCode, Observe, ObserveLayer, ObservedBody, code_of_error};
-pub use metrics::Metrics;
+pub use metrics::{LatencyHistogram, Metrics};
 pub use prometheus_client;

@@ -3,9 +3,11 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+pub use crate::histogram::LatencyHistogram;
+
 use prometheus_client::{
     collector::Collector,
-    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::{Metric, Registry},
 };
 
@@ -60,14 +62,11 @@ impl Metrics {
 
     /// A labelled family of latency histograms (seconds,
     /// [`LATENCY_BUCKETS`]).
-    pub fn latency_family<L>(&self, name: &str, help: &str) -> Family<L, Histogram>
+    pub fn latency_family<L>(&self, name: &str, help: &str) -> Family<L, LatencyHistogram>
     where
-        L: Clone + std::hash::Hash + Eq,
-        Family<L, Histogram>: Metric + Clone,
+        Family<L, LatencyHistogram>: Metric + Clone + Default,
     {
-        let family = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
-        self.with(|registry| registry.register(name, help, family.clone()));
-        family
+        self.family(name, help)
     }
 
     /// Metrics computed at each scrape (pool sizes, breaker states).
@@ -86,9 +85,4 @@ impl Metrics {
     fn with<T>(&self, f: impl FnOnce(&mut Registry) -> T) -> T {
         f(&mut self.registry.lock().unwrap_or_else(PoisonError::into_inner))
     }
-}
-
-/// A histogram with [`LATENCY_BUCKETS`].
-pub fn latency_histogram() -> Histogram {
-    Histogram::new(LATENCY_BUCKETS)
 }

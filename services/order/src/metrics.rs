@@ -5,10 +5,8 @@
 use std::{sync::atomic::AtomicU64, time::Duration};
 
 use bazaar_observe::{
-    Metrics,
-    prometheus_client::metrics::{
-        counter::Counter, family::Family, gauge::Gauge, histogram::Histogram,
-    },
+    LatencyHistogram, Metrics,
+    prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge},
 };
 
 use crate::domain::{FailureKind, Order, SagaState};
@@ -42,7 +40,7 @@ type Labels<const N: usize> = [(&'static str, &'static str); N];
 #[derive(Clone, Debug)]
 pub struct OrderMetrics {
     finished: Family<Labels<2>, Counter>,
-    steps: Family<Labels<2>, Histogram>,
+    steps: Family<Labels<2>, LatencyHistogram>,
     /// `bazaar_order_recovery_takeovers_total`.
     pub recovery_takeovers: Counter,
     unfinished: Gauge,
