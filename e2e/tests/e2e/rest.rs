@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{
     journeys::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, SEEDED_PRODUCTS, cards},
-    rest_client::{Reply, Rest, int, text},
+    rest_client::{Account, Reply, Rest, int, order_body, query_value, settled, text},
     system::System,
 };
 
@@ -21,11 +21,6 @@ async fn start() -> (System, Rest) {
 
 fn ok(reply: &Reply, what: &str) {
     assert_eq!(reply.status, StatusCode::OK, "{what}: {reply:?}");
-}
-
-struct Account {
-    id: String,
-    token: String,
 }
 
 async fn register(rest: &Rest, name: &str) -> Account {
@@ -61,21 +56,6 @@ async fn login(rest: &Rest, email: &str, password: &str) -> Account {
     }
 }
 
-fn order_body(key: &str, lines: &[(&str, i64)], card: &str) -> Value {
-    let items: Vec<Value> = lines
-        .iter()
-        .map(|(id, quantity)| json!({"product_id": id, "quantity": quantity}))
-        .collect();
-    json!({
-        "idempotency_key": key,
-        "items": items,
-        "payment_method": {"card": {
-            "number": card, "exp_month": 12, "exp_year": 2099,
-            "cvc": "123", "holder_name": "Ada Lovelace"
-        }}
-    })
-}
-
 /// Places an order and waits (bounded) until it leaves PENDING.
 async fn buy(rest: &Rest, who: &Account, key: &str, lines: &[(&str, i64)], card: &str) -> Value {
     let reply = rest
@@ -86,39 +66,13 @@ async fn buy(rest: &Rest, who: &Account, key: &str, lines: &[(&str, i64)], card:
         )
         .await;
     ok(&reply, "place order");
-    let mut order = reply.body["order"].clone();
-    for _ in 0..200 {
-        if order["status"] != "ORDER_STATUS_PENDING" {
-            return order;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let id = text(&order["id"]);
-        order = rest
-            .get(&format!("/v1/orders/{id}"), Some(&who.token))
-            .await
-            .body["order"]
-            .clone();
-    }
-    panic!("order stayed PENDING: {order}");
+    settled(rest, &who.token, reply.body["order"].clone()).await
 }
 
 async fn stock(rest: &Rest, product_id: &str) -> i64 {
     let reply = rest.get(&format!("/v1/products/{product_id}"), None).await;
     ok(&reply, "get product");
     int(&reply.body["product"]["stock"])
-}
-
-/// A query-string value: everything but unreserved characters escaped.
-fn query_value(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test]

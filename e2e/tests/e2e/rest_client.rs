@@ -9,7 +9,9 @@ use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use crate::journeys::PASSWORD;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -41,10 +43,14 @@ impl Rest {
         path: &str,
         token: Option<&str>,
         body: Option<&Value>,
+        headers: &[(&str, &str)],
     ) -> Request<Full<Bytes>> {
         let mut builder = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
         if let Some(token) = token {
             builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
@@ -65,7 +71,19 @@ impl Rest {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Reply {
-        let request = self.request(method.clone(), path, token, body);
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// [`Self::call`] with extra request headers (e.g. `traceparent`).
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let request = self.request(method.clone(), path, token, body, headers);
         let exchange = async {
             let response = self
                 .client
@@ -111,7 +129,7 @@ impl Rest {
     /// The status and the first line of a streamed (NDJSON) answer; the
     /// rest of the stream is dropped.
     pub async fn first_line(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let request = self.request(Method::GET, path, token, None);
+        let request = self.request(Method::GET, path, token, None, &[]);
         let exchange = async {
             let response = self.client.request(request).await.expect("stream request");
             let status = response.status();
@@ -158,4 +176,88 @@ pub fn int(value: &Value) -> i64 {
 /// A string field (`""` when absent).
 pub fn text(value: &Value) -> String {
     value.as_str().unwrap_or_default().to_owned()
+}
+
+/// A signed-in user.
+pub struct Account {
+    pub id: String,
+    pub token: String,
+}
+
+/// Registers `name` (`<name>@example.com`) and signs in.
+pub async fn sign_up(rest: &Rest, name: &str) -> Account {
+    let email = format!("{name}@example.com");
+    let registered = rest
+        .post(
+            "/v1/users",
+            None,
+            &json!({"email": email, "password": PASSWORD, "display_name": name}),
+        )
+        .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::OK,
+        "register: {registered:?}"
+    );
+    let session = rest
+        .post(
+            "/v1/sessions",
+            None,
+            &json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(session.status, StatusCode::OK, "login: {session:?}");
+    let account = Account {
+        id: text(&session.body["user"]["id"]),
+        token: text(&session.body["access_token"]),
+    };
+    assert!(!account.id.is_empty(), "login: {session:?}");
+    account
+}
+
+/// A PlaceOrder body: `lines` of (product id, quantity), paid with `card`.
+pub fn order_body(key: &str, lines: &[(&str, i64)], card: &str) -> Value {
+    let items: Vec<Value> = lines
+        .iter()
+        .map(|(id, quantity)| json!({"product_id": id, "quantity": quantity}))
+        .collect();
+    json!({
+        "idempotency_key": key,
+        "items": items,
+        "payment_method": {"card": {
+            "number": card, "exp_month": 12, "exp_year": 2099,
+            "cvc": "123", "holder_name": "Ada Lovelace"
+        }}
+    })
+}
+
+/// Waits (bounded) until `order` leaves PENDING; its final form.
+pub async fn settled(rest: &Rest, token: &str, order: Value) -> Value {
+    let id = text(&order["id"]);
+    let mut order = order;
+    for _ in 0..200 {
+        if order["status"] != "ORDER_STATUS_PENDING" {
+            return order;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        order = rest
+            .get(&format!("/v1/orders/{id}"), Some(token))
+            .await
+            .body["order"]
+            .clone();
+    }
+    panic!("order stayed PENDING: {order}");
+}
+
+/// A query-string value: everything but unreserved characters escaped.
+pub fn query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

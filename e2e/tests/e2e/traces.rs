@@ -12,10 +12,7 @@ use std::{
 
 use bazaar_devstack::Service;
 use bazaar_runtime::db::Backend;
-use bytes::Bytes;
-use http::{Method, Request, StatusCode, header};
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use http::{Method, StatusCode};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -29,8 +26,8 @@ use tokio::net::TcpListener;
 use tonic::{Response, Status};
 
 use crate::{
-    journeys::{PASSWORD, cards},
-    rest_client::{Rest, text},
+    journeys::cards,
+    rest_client::{Rest, order_body, settled, sign_up, text},
     system::System,
 };
 
@@ -296,91 +293,38 @@ async fn start(collector: &Collector) -> (System, Rest) {
     (system, rest)
 }
 
-/// Registers and signs in; the bearer token.
-async fn sign_up(rest: &Rest, name: &str) -> String {
-    let email = format!("{name}@example.com");
-    let registered = rest
-        .post(
-            "/v1/users",
-            None,
-            &json!({"email": email, "password": PASSWORD, "display_name": name}),
-        )
-        .await;
-    assert_eq!(registered.status, StatusCode::OK, "{registered:?}");
-    let session = rest
-        .post(
-            "/v1/sessions",
-            None,
-            &json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(session.status, StatusCode::OK, "{session:?}");
-    text(&session.body["access_token"])
-}
-
 async fn a_product(rest: &Rest) -> String {
     let products = rest.get("/v1/products?page_size=1", None).await;
     assert_eq!(products.status, StatusCode::OK, "{products:?}");
     text(&products.body["products"][0]["id"])
 }
 
-/// POST /v1/orders with a `traceparent`; the placed order.
-async fn place_order_traced(
-    base: &str,
-    token: &str,
-    traceparent: &str,
-    product_id: &str,
+/// A system exporting to `collector`, and one checkout of a product by a
+/// new customer paying with `card`, placed with the traceparent
+/// `trace_id`/`caller_span_id`; the order once settled.
+async fn checkout_traced(
+    collector: &Collector,
+    trace_id: &str,
+    caller_span_id: &str,
     card: &str,
-) -> Value {
-    let body = json!({
-        "idempotency_key": format!("traced-{card}"),
-        "items": [{"product_id": product_id, "quantity": 1}],
-        "payment_method": {"card": {
-            "number": card, "exp_month": 12, "exp_year": 2099,
-            "cvc": "123", "holder_name": "Ada Lovelace"
-        }}
-    });
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri(format!("{base}/v1/orders"))
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "application/json")
-        .header("traceparent", traceparent)
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("a valid request");
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    let response = tokio::time::timeout(Duration::from_secs(20), client.request(request))
-        .await
-        .expect("an answer in time")
-        .expect("place order");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let reply: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    assert_eq!(status, StatusCode::OK, "place order: {reply}");
-    reply["order"].clone()
-}
-
-/// Waits (bounded) until the order leaves PENDING; its final form.
-async fn settled(rest: &Rest, token: &str, order: Value) -> Value {
-    let id = text(&order["id"]);
-    let mut order = order;
-    for _ in 0..200 {
-        if order["status"] != "ORDER_STATUS_PENDING" {
-            return order;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        order = rest
-            .get(&format!("/v1/orders/{id}"), Some(token))
-            .await
-            .body["order"]
-            .clone();
-    }
-    panic!("order stayed PENDING: {order}");
+) -> (System, Value) {
+    let (system, rest) = start(collector).await;
+    let token = sign_up(&rest, "ada").await.token;
+    let product_id = a_product(&rest).await;
+    let body = order_body(&format!("traced-{card}"), &[(&product_id, 1)], card);
+    let traceparent = format!("00-{trace_id}-{caller_span_id}-01");
+    let reply = rest
+        .call_with(
+            Method::POST,
+            "/v1/orders",
+            Some(&token),
+            Some(&body),
+            &[("traceparent", &traceparent)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "place order: {reply:?}");
+    let order = settled(&rest, &token, reply.body["order"].clone()).await;
+    (system, order)
 }
 
 /// The gateway's server span: child of the caller's traceparent, with the
@@ -427,22 +371,10 @@ fn has_server_span(spans: &[Span], service: &str, name: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkout_is_one_trace_across_the_mesh() {
     let collector = Collector::default();
-    let (system, rest) = start(&collector).await;
-    let token = sign_up(&rest, "ada").await;
-    let product_id = a_product(&rest).await;
-
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span_id = "00f067aa0ba902b7";
-    let traceparent = format!("00-{trace_id}-{caller_span_id}-01");
-    let order = place_order_traced(
-        &system.rest_url(),
-        &token,
-        &traceparent,
-        &product_id,
-        cards::APPROVED,
-    )
-    .await;
-    let order = settled(&rest, &token, order).await;
+    let (system, order) =
+        checkout_traced(&collector, trace_id, caller_span_id, cards::APPROVED).await;
     assert_eq!(order["status"], "ORDER_STATUS_CONFIRMED", "{order}");
 
     let spans = collector
@@ -522,22 +454,15 @@ fn assert_logs_carry_trace_ids(log: &str, trace_id: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_card_shows_where_the_checkout_failed() {
     let collector = Collector::default();
-    let (system, rest) = start(&collector).await;
-    let token = sign_up(&rest, "ada").await;
-    let product_id = a_product(&rest).await;
-
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
     let caller_span_id = "b7ad6b7169203331";
-    let traceparent = format!("00-{trace_id}-{caller_span_id}-01");
-    let order = place_order_traced(
-        &system.rest_url(),
-        &token,
-        &traceparent,
-        &product_id,
+    let (system, order) = checkout_traced(
+        &collector,
+        trace_id,
+        caller_span_id,
         cards::INSUFFICIENT_FUNDS,
     )
     .await;
-    let order = settled(&rest, &token, order).await;
     assert_eq!(order["status"], "ORDER_STATUS_FAILED", "{order}");
 
     let is_terminal_saga_span = |s: &Span| {
