@@ -13,17 +13,16 @@ use std::{
 
 use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
-use opentelemetry::{
-    global,
-    propagation::{Extractor, Injector},
-};
 use pin_project_lite::pin_project;
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 use tonic::Code;
 use tracing::{Instrument as _, Span, field::Empty, instrument::Instrumented};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::grpc::{GrpcMetrics, MethodMetrics, Side, split_path};
+use crate::{
+    grpc::{GrpcMetrics, MethodMetrics, Side, split_path},
+    propagation,
+};
 
 /// What a failed call's error says about its status code.
 pub trait ErrorCode {
@@ -124,18 +123,10 @@ where
         match side {
             _ if span.is_disabled() => {}
             Side::Server => {
-                let parent = global::get_text_map_propagator(|propagator| {
-                    propagator.extract(&HeaderExtractor(request.headers()))
-                });
                 // Without the OpenTelemetry layer this is a no-op.
-                let _ = span.set_parent(parent);
+                let _ = span.set_parent(propagation::extract(request.headers()));
             }
-            Side::Client => {
-                let context = span.context();
-                global::get_text_map_propagator(|propagator| {
-                    propagator.inject_context(&context, &mut HeaderInjector(request.headers_mut()));
-                });
-            }
+            Side::Client => propagation::inject(&span.context(), request.headers_mut()),
         }
         let call = Call::start(method, self.metrics.in_flight.clone(), side, span.clone());
         ObserveFuture {
@@ -336,30 +327,5 @@ impl<B: Body> Body for ObservedBody<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-struct HeaderExtractor<'a>(&'a HeaderMap);
-
-impl Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(http::HeaderName::as_str).collect()
-    }
-}
-
-struct HeaderInjector<'a>(&'a mut HeaderMap);
-
-impl Injector for HeaderInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(key.as_bytes()),
-            http::HeaderValue::from_str(&value),
-        ) {
-            self.0.insert(name, value);
-        }
     }
 }

@@ -17,6 +17,7 @@ pub mod grpc;
 mod histogram;
 mod layer;
 pub mod metrics;
+pub mod propagation;
 
 pub use grpc::{GrpcMetrics, GrpcType, Side};
 pub use layer::{ErrorCode, Observe, ObserveLayer, ObservedBody, code_of_error};

@@ -8,11 +8,7 @@
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 
 use http::HeaderMap;
-use opentelemetry::{
-    Context, global,
-    propagation::{Extractor, Injector},
-    trace::TracerProvider as _,
-};
+use opentelemetry::{Context, global, trace::TracerProvider as _};
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use serde::{Deserialize, Serialize};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -170,15 +166,13 @@ fn tracer_provider(
 
 /// The W3C trace context carried by incoming request headers.
 pub fn extract_context(headers: &HeaderMap) -> Context {
-    global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)))
+    bazaar_observe::propagation::extract(headers)
 }
 
 /// Writes the current span's trace context into outgoing request headers.
 pub fn inject_current_context(headers: &mut HeaderMap) {
     let context = tracing::Span::current().context();
-    global::get_text_map_propagator(|propagator| {
-        propagator.inject_context(&context, &mut HeaderInjector(headers));
-    });
+    bazaar_observe::propagation::inject(&context, headers);
 }
 
 /// The current span's trace id, when it has one (for error messages and logs).
@@ -189,29 +183,4 @@ pub fn current_trace_id() -> Option<String> {
     span_context
         .is_valid()
         .then(|| span_context.trace_id().to_string())
-}
-
-struct HeaderExtractor<'a>(&'a HeaderMap);
-
-impl Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(http::HeaderName::as_str).collect()
-    }
-}
-
-struct HeaderInjector<'a>(&'a mut HeaderMap);
-
-impl Injector for HeaderInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(key.as_bytes()),
-            http::HeaderValue::from_str(&value),
-        ) {
-            self.0.insert(name, value);
-        }
-    }
 }
