@@ -81,33 +81,31 @@ install_istio_models() {
     rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
-install_umoci() {
-    # Builds OCI images without a daemon (scripts/image.sh). A system
-    # package, not .tools/: apt, as root.
-    command -v umoci >/dev/null && return
+# Installs Debian's package $1 unless command $2 exists. System packages
+# go through apt, as root, not into .tools/.
+apt_install() {
+    local package=$1 command=$2
+    command -v "$command" >/dev/null && return
     if [ "$(id -u)" != 0 ]; then
-        echo "tools: umoci is missing; as root: apt-get install -y umoci" >&2
+        echo "tools: $command is missing; as root: apt-get install -y $package" >&2
         return 1
     fi
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q umoci >/dev/null 2>&1 \
-        || { apt-get update -q >/dev/null && apt-get install -y -q umoci >/dev/null; }
-    command -v umoci >/dev/null
+    apt-get install -y -q "$package" >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null && apt-get install -y -q "$package" >/dev/null; }
+    command -v "$command" >/dev/null
+}
+
+install_umoci() {
+    # Builds OCI images without a daemon (scripts/image.sh).
+    apt_install umoci umoci
 }
 
 install_prometheus() {
     # promtool checks and unit-tests the alerting rules (make
     # observability-check); prometheus itself backs `make run-observe`.
-    # Debian's package brings both. A system package: apt, as root.
-    command -v promtool >/dev/null && return
-    if [ "$(id -u)" != 0 ]; then
-        echo "tools: promtool is missing; as root: apt-get install -y prometheus" >&2
-        return 1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q prometheus >/dev/null 2>&1 \
-        || { apt-get update -q >/dev/null && apt-get install -y -q prometheus >/dev/null; }
-    command -v promtool >/dev/null
+    # Debian's package brings both.
+    apt_install prometheus promtool
 }
 
 [ $# -gt 0 ] || set -- grpcurl buf
