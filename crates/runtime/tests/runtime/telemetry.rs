@@ -142,11 +142,7 @@ async fn every_call_has_a_client_and_a_server_span_with_its_outcome() {
     // The echo service reports the trace id its handler ran in.
     assert_eq!(payment.idempotency_key, caller_trace_id);
     let failed = payments
-        .charge(ChargeRequest {
-            idempotency_key: "k".into(),
-            amount: Some(Default::default()),
-            ..Default::default()
-        })
+        .charge(valid_charge())
         .instrument(caller)
         .await
         .unwrap_err();
@@ -249,11 +245,7 @@ async fn json_log_lines_inside_a_request_carry_its_trace_and_span_ids() {
     });
     // The echo service fails a charge with INTERNAL, which the server logs.
     payments
-        .charge(ChargeRequest {
-            idempotency_key: "k".into(),
-            amount: Some(Default::default()),
-            ..Default::default()
-        })
+        .charge(valid_charge())
         .instrument(caller)
         .await
         .unwrap_err();
@@ -282,6 +274,15 @@ async fn json_log_lines_inside_a_request_carry_its_trace_and_span_ids() {
         if event.get("span").is_some() {
             assert!(event.get("trace_id").is_some(), "{event}");
         }
+    }
+}
+
+/// A charge the echo service accepts as valid, then fails with INTERNAL.
+fn valid_charge() -> ChargeRequest {
+    ChargeRequest {
+        idempotency_key: "k".into(),
+        amount: Some(Default::default()),
+        ..Default::default()
     }
 }
 
