@@ -2,16 +2,16 @@
 //!
 //! Services reach each other through the mesh's client stack (route
 //! timeout with deadline propagation, circuit breaker, in-flight limit,
-//! mTLS), with W3C trace context on every request and budgeted retries of
-//! idempotent calls; see [`crate::service::App::dependency`]. Channels are
+//! mTLS) under a layer that counts and traces each call (a client span whose
+//! W3C context the request carries), with budgeted retries of idempotent
+//! calls; see [`crate::service::App::dependency`]. Channels are
 //! lazy, so a service starts even if a dependency is not up yet.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tonic::{
-    Request, Status,
-    service::{Interceptor, interceptor::InterceptedService},
+    Status,
     transport::{Channel, Endpoint},
 };
 
@@ -68,12 +68,6 @@ pub fn channel(config: &ClientConfig) -> Result<Channel, ClientError> {
         .connect_lazy())
 }
 
-/// `channel` with the current trace context on every request. Pass it to a
-/// generated client's `new`.
-pub fn traced<T>(channel: T) -> InterceptedService<T, TraceContext> {
-    InterceptedService::new(channel, TraceContext)
-}
-
 /// A channel through the mesh's client stack, whose first layer traces
 /// each call (a client span, its context sent along) and counts it.
 pub type TracedChannel = bazaar_mesh::MeshChannel;
@@ -85,19 +79,6 @@ pub struct Dependency {
     /// Retries idempotent calls within the policy's budget (off in sidecar
     /// mode, where the sidecar retries).
     pub retrier: bazaar_mesh::Retrier,
-}
-
-/// Stamps each outgoing request with the current trace.
-#[derive(Debug, Clone, Copy)]
-pub struct TraceContext;
-
-impl Interceptor for TraceContext {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let mut headers = std::mem::take(request.metadata_mut()).into_headers();
-        crate::telemetry::inject_current_context(&mut headers);
-        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
-        Ok(request)
-    }
 }
 
 /// True when a failed call certainly never reached the callee, so it had
