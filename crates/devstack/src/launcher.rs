@@ -758,6 +758,32 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_shows_the_journeys_make_run_prints_in_its_order() {
+        // The README's journeys must be the ones that run (the e2e suite runs
+        // this text), for the addresses a plain `make run` uses, and in the
+        // order the e2e suite runs them one after the other.
+        let readme = include_str!("../../../README.md");
+        let stack = Options::parse_from(["bazaar-devstack"])
+            .stack()
+            .expect("the default stack");
+        let rest = stack.rest_url().expect("make run starts the gateway");
+        let mut rest_of_readme = readme;
+        for (what, journey) in [
+            ("curl", journey::curl(&rest)),
+            ("grpcurl", journey::grpcurl(&stack)),
+            ("reflection", journey::grpcurl_reflection(&stack)),
+        ] {
+            let block = format!("```sh\n{journey}\n```\n");
+            let Some(at) = rest_of_readme.find(&block) else {
+                panic!(
+                    "README.md lacks the {what} journey (after the previous one) as printed by make run:\n{block}"
+                );
+            };
+            rest_of_readme = &rest_of_readme[at + block.len()..];
+        }
+    }
+
+    #[test]
     fn without_the_gateway_the_banner_offers_grpc_only() {
         let mut stack = Stack::local("data");
         stack.gateway = false;

@@ -5,7 +5,7 @@ use bazaar_devstack::{Service, journey};
 
 use crate::{
     journeys::{admin, cards, customer, order_of, place, settled},
-    shell::{available, bash, grpcurl, grpcurl_path},
+    shell::{Run, available, bash, grpcurl, grpcurl_path},
     system::System,
 };
 
@@ -176,39 +176,108 @@ async fn grpcurl_lists_describes_and_calls_every_service() {
     system.stop_cleanly().await;
 }
 
-#[tokio::test]
-async fn the_printed_grpcurl_journey_works_verbatim() {
-    grpcurl_path();
-    let system = System::start().await;
-    let script = journey::grpcurl(&system.stack);
-    let run = bash(&script);
-    assert!(run.success, "{script}\n{run:?}");
-    assert!(
-        run.stdout.contains(r#""email": "ada@example.com""#),
-        "registered: {run:?}"
-    );
-    assert!(
-        run.stdout.contains(r#""status": "ORDER_STATUS_CONFIRMED""#),
-        "{run:?}"
-    );
-    assert!(run.stderr.is_empty(), "{run:?}");
-    system.stop_cleanly().await;
+/// What pasting one of the printed journeys did.
+struct Pasted {
+    /// What the journey itself printed.
+    run: Run,
+    /// The customer it registered.
+    email: String,
+    /// The order it placed.
+    order: String,
 }
 
+/// Pastes `journey` into bash verbatim, then asks the shell which run and
+/// order it made (a line the test adds, not part of the journey).
+fn paste(journey: &str) -> Pasted {
+    let mut run = bash(&format!("{journey}\necho \"$RUN $ORDER\""));
+    let made = run
+        .stdout
+        .trim_end()
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default();
+    let (id, order) = made.split_once(' ').unwrap_or_default();
+    assert!(!id.is_empty() && !order.is_empty(), "{journey}\n{run:?}");
+    let (email, order) = (journey::EMAIL.replace("'$RUN'", id), order.to_owned());
+    let printed = run.stdout.trim_end().len() - made.len();
+    run.stdout.truncate(printed);
+    Pasted { run, email, order }
+}
+
+/// The journeys as the README orders them, REST then gRPC, each pasted
+/// verbatim, then both again on the same data as after a second `make run`
+/// (accounts and idempotency keys are still there). Each registers its own
+/// customer and ends with its order confirmed.
 #[tokio::test]
-async fn the_printed_curl_journey_works_verbatim() {
-    assert!(available("curl"), "the journey needs curl");
+async fn the_printed_journeys_work_verbatim_one_after_the_other_and_again() {
+    assert!(available("curl"), "the REST journey needs curl");
+    grpcurl_path();
     let system = System::start().await;
-    let script = journey::curl(&system.rest_url());
-    let run = bash(&script);
-    assert!(run.success, "{script}\n{run:?}");
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "register, products, order: {run:?}");
-    assert!(lines[0].contains(r#""email":"ada@example.com""#), "{run:?}");
-    assert!(lines[1].contains(r#""products":[{"#), "{run:?}");
+    let rest = journey::curl(&system.rest_url());
+    let grpc = journey::grpcurl(&system.stack);
+    let mut orders = Vec::new();
+    for pass in ["first", "second"] {
+        let Pasted { run, email, order } = paste(&rest);
+        assert!(
+            run.success && run.stderr.is_empty(),
+            "{pass} curl:\n{rest}\n{run:?}"
+        );
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(
+            lines.len(),
+            3,
+            "{pass} curl: register, products, order: {run:?}"
+        );
+        assert!(
+            lines[0].contains(&format!(r#""email":"{email}""#)),
+            "{pass} curl: {run:?}"
+        );
+        assert!(
+            lines[1].contains(r#""products":[{"#),
+            "{pass} curl: {run:?}"
+        );
+        assert!(
+            lines[2].contains(r#""status":"ORDER_STATUS_CONFIRMED""#),
+            "{pass} curl: {run:?}"
+        );
+        orders.push(order);
+
+        let Pasted { run, email, order } = paste(&grpc);
+        assert!(
+            run.success && run.stderr.is_empty(),
+            "{pass} grpcurl:\n{grpc}\n{run:?}"
+        );
+        assert!(
+            run.stdout.contains(&format!(r#""email": "{email}""#)),
+            "{pass} grpcurl registered: {run:?}"
+        );
+        assert!(
+            run.stdout.contains(r#""status": "ORDER_STATUS_CONFIRMED""#),
+            "{pass} grpcurl: {run:?}"
+        );
+        orders.push(order);
+    }
+    // A fresh idempotency key each time: four orders, not one returned again.
+    let mut distinct = orders.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 4, "{orders:?}");
+
+    let script = journey::grpcurl_reflection(&system.stack);
+    let reflection = bash(&script);
     assert!(
-        lines[2].contains(r#""status":"ORDER_STATUS_CONFIRMED""#),
-        "{run:?}"
+        reflection.success && reflection.stderr.is_empty(),
+        "{script}\n{reflection:?}"
     );
+    for expected in [
+        "bazaar.order.v1.OrderService\n",
+        "bazaar.order.v1.OrderService is a service",
+        "rpc PlaceOrder (",
+    ] {
+        assert!(
+            reflection.stdout.contains(expected),
+            "{expected} in {reflection:?}"
+        );
+    }
     system.stop_cleanly().await;
 }
