@@ -90,6 +90,18 @@ pub enum MoneyError {
     Overflow,
 }
 
+impl MoneyError {
+    /// The part of a wire `Money` the error is about (`currency_code`,
+    /// `amount_minor`), so a violation can name the exact field.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::MissingCurrency | Self::UnknownCurrency(_) => Some("currency_code"),
+            Self::Negative | Self::Overflow => Some("amount_minor"),
+            Self::Missing | Self::CurrencyMismatch(..) => None,
+        }
+    }
+}
+
 /// A non-negative amount in one currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Money {

@@ -6,8 +6,12 @@
 mod convert;
 mod parse;
 
+#[cfg(test)]
+mod contract;
+
 use std::{sync::Arc, time::Duration};
 
+use bazaar_domain::card::YearMonth;
 use bazaar_mesh::PeerInfo;
 use bazaar_proto::order::v1::{
     self as pb, CancelOrderRequest, CancelOrderResponse, GetOrderRequest, GetOrderResponse,
@@ -128,7 +132,7 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
         request: Request<PlaceOrderRequest>,
     ) -> Result<Response<PlaceOrderResponse>, Status> {
         let customer_id = principal(&request)?.user_id.clone();
-        let (command, card) = parse::place_order(request.into_inner())?;
+        let (command, card) = parse::place_order(request.into_inner(), YearMonth::current())?;
         let lease = i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX);
         let (saga, drives, fingerprint) = (
             Arc::clone(&self.saga),

@@ -8,6 +8,9 @@
 mod convert;
 mod parse;
 
+#[cfg(test)]
+mod contract;
+
 use std::{sync::Arc, time::Duration};
 
 use bazaar_proto::payment::v1::{

@@ -7,6 +7,9 @@
 mod convert;
 mod parse;
 
+#[cfg(test)]
+mod contract;
+
 use std::time::Duration;
 
 use bazaar_proto::product::v1::{

@@ -5,6 +5,9 @@
 mod convert;
 mod parse;
 
+#[cfg(test)]
+mod contract;
+
 use std::{sync::Arc, time::Duration};
 
 use base64::Engine as _;

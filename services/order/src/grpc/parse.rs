@@ -3,6 +3,7 @@
 //! Field paths are the request's own (`items[2].quantity`), so a client can
 //! point at the exact input.
 
+use bazaar_domain::card::{YearMonth, check_card};
 use bazaar_proto::{
     order::v1::{self as pb, payment_method::Method},
     payment::v1::Card,
@@ -23,7 +24,13 @@ pub fn order_id(raw: &str) -> Result<OrderId, ServiceError> {
 
 /// The order asked for, and the card to charge, which goes on to payment
 /// untouched.
-pub fn place_order(request: pb::PlaceOrderRequest) -> Result<(PlaceCommand, Card), ServiceError> {
+/// `today` is the month a card's expiry is checked against: the payment
+/// service checks the card again, but a malformed one is the caller's mistake
+/// and refused here, before any stock is reserved.
+pub fn place_order(
+    request: pb::PlaceOrderRequest,
+    today: YearMonth,
+) -> Result<(PlaceCommand, Card), ServiceError> {
     let mut violations = FieldViolations::default();
     let key = violations.check(
         "idempotency_key",
@@ -66,11 +73,15 @@ pub fn place_order(request: pb::PlaceOrderRequest) -> Result<(PlaceCommand, Card
         }
     }
     let card = match request.payment_method.and_then(|m| m.method) {
-        Some(Method::Card(card)) if !card.number.trim().is_empty() => Some(card),
-        Some(Method::Card(_)) => {
-            violations.add("payment_method.card.number", "is required");
-            None
-        }
+        Some(Method::Card(card)) => match check_card(&card, today) {
+            Ok(_) => Some(card),
+            Err(refused) => {
+                for (field, error) in refused {
+                    violations.add(format!("payment_method.card.{field}"), error.to_string());
+                }
+                None
+            }
+        },
         None => {
             violations.add("payment_method.card", "is required");
             None
@@ -129,16 +140,22 @@ mod tests {
         }
     }
 
+    fn place_order_now(
+        request: pb::PlaceOrderRequest,
+    ) -> Result<(PlaceCommand, Card), ServiceError> {
+        place_order(request, YearMonth::of(2026, 11))
+    }
+
     const A: &str = "0190e5a4-0000-7000-8000-000000000001";
     const B: &str = "0190e5a4-0000-7000-8000-000000000002";
 
     #[test]
     fn the_fingerprint_ignores_item_order_and_hides_the_card() {
-        let (one, card) = place_order(request(&[(A, 1), (B, 2)])).unwrap();
-        let (two, _) = place_order(request(&[(B, 2), (A, 1)])).unwrap();
+        let (one, card) = place_order_now(request(&[(A, 1), (B, 2)])).unwrap();
+        let (two, _) = place_order_now(request(&[(B, 2), (A, 1)])).unwrap();
         assert_eq!(one.fingerprint, two.fingerprint);
         assert!(!one.fingerprint.contains("42424242"), "{}", one.fingerprint);
-        let (other, _) = place_order(request(&[(A, 2), (B, 2)])).unwrap();
+        let (other, _) = place_order_now(request(&[(A, 2), (B, 2)])).unwrap();
         assert_ne!(one.fingerprint, other.fingerprint);
         assert_eq!(
             card.number, "4242 4242 4242 4242",
@@ -149,7 +166,7 @@ mod tests {
     #[test]
     fn every_bad_line_is_named() {
         let Err(ServiceError::InvalidArgument(error)) =
-            place_order(request(&[(A, 0), ("nope", 1), (A, 1)]))
+            place_order_now(request(&[(A, 0), ("nope", 1), (A, 1)]))
         else {
             panic!("not refused as invalid");
         };
@@ -166,6 +183,6 @@ mod tests {
                 "items[2].product_id"
             ]
         );
-        assert!(place_order(request(&[])).is_err());
+        assert!(place_order_now(request(&[])).is_err());
     }
 }

@@ -3,14 +3,11 @@
 //! Field paths are the request's own (`card.exp_year`, `amount.amount_minor`),
 //! so a client can point at the exact input.
 
-use bazaar_domain::Money;
+use bazaar_domain::{Money, card::check_card};
 use bazaar_proto::{common::v1 as common, payment::v1 as pb};
 use bazaar_runtime::status::{FieldViolations, ServiceError};
 
-use crate::domain::{
-    Card, CardNumber, ChargeCommand, IdempotencyKey, PaymentId, RefundCommand, YearMonth,
-    card::{check_cvc, check_holder_name},
-};
+use crate::domain::{Card, ChargeCommand, IdempotencyKey, PaymentId, RefundCommand, YearMonth};
 
 /// The longest order id accepted, in bytes.
 const MAX_ORDER_ID_LEN: usize = 128;
@@ -82,7 +79,17 @@ pub fn refund(request: pb::RefundRequest) -> Result<RefundCommand, ServiceError>
 
 /// The request's `amount`: money, and not nothing.
 fn positive_amount(wire: Option<&common::Money>, v: &mut FieldViolations) -> Option<Money> {
-    let amount = v.check("amount", Money::from_wire(wire))?;
+    let amount = match Money::from_wire(wire) {
+        Ok(amount) => amount,
+        Err(error) => {
+            let field = match error.field() {
+                Some(part) => format!("amount.{part}"),
+                None => "amount".to_owned(),
+            };
+            v.add(field, error.to_string());
+            return None;
+        }
+    };
     if amount.is_zero() {
         v.add("amount.amount_minor", "must be more than zero");
         return None;
@@ -96,21 +103,14 @@ fn card(card: Option<&pb::Card>, today: YearMonth, v: &mut FieldViolations) -> O
         v.add("card", "is required");
         return None;
     };
-    let number = v.check("card.number", CardNumber::parse(&card.number));
-    let month = v.check("card.exp_month", YearMonth::parse_month(card.exp_month));
-    let year = v.check("card.exp_year", YearMonth::parse_year(card.exp_year));
-    // Expired is only worth saying of an expiry that is otherwise valid.
-    let expiry = match (year, month) {
-        (Some(year), Some(month)) => {
-            v.check("card.exp_year", YearMonth::expiry(year, month, today))
+    match check_card(card, today) {
+        Ok(checked) => Some(Card::new(checked.number, checked.expiry)),
+        Err(refused) => {
+            for (field, error) in refused {
+                v.add(format!("card.{field}"), error.to_string());
+            }
+            None
         }
-        _ => None,
-    };
-    let cvc = v.check("card.cvc", check_cvc(&card.cvc));
-    let holder_name = v.check("card.holder_name", check_holder_name(&card.holder_name));
-    match (number, expiry, cvc, holder_name) {
-        (Some(number), Some(expiry), Some(()), Some(())) => Some(Card::new(number, expiry)),
-        _ => None,
     }
 }
 

@@ -217,7 +217,10 @@ async fn invalid_charges_name_every_bad_field() {
         .into_iter()
         .map(|v| v.field)
         .collect();
-    assert_eq!(fields, ["idempotency_key", "amount", "card.number"]);
+    assert_eq!(
+        fields,
+        ["idempotency_key", "amount.currency_code", "card.number"]
+    );
 
     let status = client.charge(ChargeRequest::default()).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
