@@ -191,6 +191,7 @@ mod tests {
             jail.set_env("BAZAAR__GATEWAY__ROUTES", r#"["a.B=http://b:2"]"#);
             jail.set_env("BAZAAR__GATEWAY__REQUEST_TIMEOUT", "5s");
             jail.set_env("BAZAAR__GATEWAY__JSON__FIELD_NAMES", "lower_camel_case");
+            jail.set_env("BAZAAR__GATEWAY__JSON__DISCARD_UNKNOWN_FIELDS", "true");
             jail.set_env(
                 "BAZAAR__GATEWAY__CORS__ALLOWED_ORIGINS",
                 r#"["https://shop.example"]"#,
@@ -203,6 +204,7 @@ mod tests {
             assert_eq!(gateway.routes, ["a.B=http://b:2"]);
             assert_eq!(gateway.request_timeout, std::time::Duration::from_secs(5));
             assert_eq!(gateway.json.field_names, FieldNames::LowerCamelCase);
+            assert!(gateway.json.discard_unknown_fields);
             assert_eq!(gateway.cors.allowed_origins, ["https://shop.example"]);
             assert_eq!(gateway.listen.port(), crate::config::DEFAULT_PORT);
             assert_eq!(

@@ -60,7 +60,11 @@ fn broken_transport(status: &tonic::Status) -> bool {
 pub const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// An error answer with grpc-gateway's body: `code` is the gRPC code the
-/// HTTP status stands for.
+/// HTTP status stands for. UNAUTHENTICATED carries `WWW-Authenticate`, set
+/// to the status message exactly as grpc-gateway v2's
+/// `DefaultHTTPErrorHandler` does (it does not read the upstream's metadata;
+/// a `www-authenticate` the upstream sends comes back as
+/// `Grpc-Metadata-www-authenticate` like any other).
 pub fn error_response(
     json: &Json,
     http: StatusCode,
@@ -71,7 +75,25 @@ pub fn error_response(
     let mut response = Response::new(Body::full(json.error_body(code as i32, message, details)));
     *response.status_mut() = http;
     response.headers_mut().insert(header::CONTENT_TYPE, JSON);
+    if code == Code::Unauthenticated
+        && let Some(challenge) = www_authenticate(message)
+    {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, challenge);
+    }
     response
+}
+
+/// The message as a header value (even empty, as grpc-gateway sends it),
+/// line breaks as spaces as Go's `net/http` writes them; `None` when other
+/// control characters remain.
+fn www_authenticate(message: &str) -> Option<HeaderValue> {
+    if message.contains(['\r', '\n']) {
+        HeaderValue::from_bytes(message.replace(['\r', '\n'], " ").as_bytes()).ok()
+    } else {
+        HeaderValue::from_bytes(message.as_bytes()).ok()
+    }
 }
 
 /// An error answer whose HTTP status follows from the gRPC code.
@@ -107,6 +129,30 @@ mod tests {
         for (code, status) in expected {
             assert_eq!(http_status(code).as_u16(), status, "{code:?}");
         }
+    }
+
+    #[test]
+    fn unauthenticated_answers_carry_the_message_as_www_authenticate() {
+        let json = Json::new(
+            &crate::config::JsonConfig::default(),
+            &prost_reflect::DescriptorPool::new(),
+        );
+        let answer = status_response(&json, Code::Unauthenticated, "missing bearer token");
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            answer.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "missing bearer token"
+        );
+        let answer = status_response(&json, Code::Unauthenticated, "two\r\nlines");
+        assert_eq!(
+            answer.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "two  lines"
+        );
+        let answer = status_response(&json, Code::Unauthenticated, "bell\u{7}");
+        assert!(answer.headers().get(header::WWW_AUTHENTICATE).is_none());
+        // Only for 401.
+        let answer = status_response(&json, Code::PermissionDenied, "no");
+        assert!(answer.headers().get(header::WWW_AUTHENTICATE).is_none());
     }
 
     #[test]

@@ -257,6 +257,10 @@ impl Gateway {
         }
     }
 
+    /// A unary call, made as a server stream of one message: tonic's
+    /// `Grpc::unary` merges the trailers into the headers, and a trailer
+    /// replaces every header value of the same key; kept apart, every value
+    /// of both is forwarded, as grpc-gateway forwards them.
     async fn unary(
         &self,
         route: &Route,
@@ -264,28 +268,46 @@ impl Gateway {
         request: tonic::Request<prost_reflect::DynamicMessage>,
     ) -> Response<Body> {
         let path = route.binding.grpc_path.clone();
-        match grpc.unary(request, path, route.codec.clone()).await {
-            Ok(response) => {
-                let (metadata, message, _) = response.into_parts();
-                let mut out = Vec::with_capacity(256);
-                if let Err(error) = self.json.write_response(
-                    &message,
-                    route.binding.response_body.as_ref(),
-                    &mut out,
-                ) {
-                    return status_response(
-                        &self.json,
-                        Code::Internal,
-                        &format!("cannot render the response: {error}"),
-                    );
-                }
-                let mut response = Response::new(Body::full(out));
-                response.headers_mut().insert(header::CONTENT_TYPE, JSON);
-                metadata::to_response_headers(&metadata, response.headers_mut());
-                response
+        let response = match grpc
+            .server_streaming(request, path, route.codec.clone())
+            .await
+        {
+            Ok(response) => response,
+            Err(status) => return self.grpc_error(route, &status, None),
+        };
+        let (headers, mut stream, _) = response.into_parts();
+        let message = match stream.message().await {
+            Ok(Some(message)) => message,
+            Ok(None) => {
+                let status = tonic::Status::internal("Missing response message.");
+                return self.grpc_error(route, &status, Some(&headers));
             }
-            Err(status) => self.grpc_error(route, &status),
+            Err(status) => return self.grpc_error(route, &status, Some(&headers)),
+        };
+        // A status other than OK in the trailers fails the call, as with
+        // `Grpc::unary`.
+        let trailers = match stream.trailers().await {
+            Ok(trailers) => trailers,
+            Err(status) => return self.grpc_error(route, &status, Some(&headers)),
+        };
+        let mut out = Vec::with_capacity(256);
+        if let Err(error) =
+            self.json
+                .write_response(&message, route.binding.response_body.as_ref(), &mut out)
+        {
+            return status_response(
+                &self.json,
+                Code::Internal,
+                &format!("cannot render the response: {error}"),
+            );
         }
+        let mut response = Response::new(Body::full(out));
+        response.headers_mut().insert(header::CONTENT_TYPE, JSON);
+        metadata::to_response_headers(&headers, response.headers_mut());
+        if let Some(trailers) = &trailers {
+            metadata::to_response_headers(trailers, response.headers_mut());
+        }
+        response
     }
 
     async fn server_streaming(
@@ -300,7 +322,7 @@ impl Gateway {
             .await
         {
             Ok(response) => response,
-            Err(status) => return self.grpc_error(route, &status),
+            Err(status) => return self.grpc_error(route, &status, None),
         };
         let (metadata, mut stream, _) = response.into_parts();
         let response_body = route.binding.response_body.as_ref();
@@ -314,8 +336,19 @@ impl Gateway {
                 response_body.cloned(),
                 Arc::clone(&route.upstream_errors),
             ))),
-            Ok(None) => Body::empty(),
-            Err(status) => return self.grpc_error(route, &status),
+            Ok(None) => {
+                // The trailers of a stream that sent nothing are already
+                // here; those of a longer one come after the response head
+                // and are not forwarded.
+                let mut response = Response::new(Body::empty());
+                response.headers_mut().insert(header::CONTENT_TYPE, NDJSON);
+                metadata::to_response_headers(&metadata, response.headers_mut());
+                if let Ok(Some(trailers)) = stream.trailers().await {
+                    metadata::to_response_headers(&trailers, response.headers_mut());
+                }
+                return response;
+            }
+            Err(status) => return self.grpc_error(route, &status, Some(&metadata)),
         };
         let mut response = Response::new(body);
         response.headers_mut().insert(header::CONTENT_TYPE, NDJSON);
@@ -323,8 +356,15 @@ impl Gateway {
         response
     }
 
-    /// The upstream's error, with its details and metadata; counted.
-    fn grpc_error(&self, route: &Route, status: &tonic::Status) -> Response<Body> {
+    /// The upstream's error, with its details and metadata (the response
+    /// `headers` when they came before the status, then the status's own:
+    /// the trailers); counted.
+    fn grpc_error(
+        &self,
+        route: &Route,
+        status: &tonic::Status,
+        headers: Option<&tonic::metadata::MetadataMap>,
+    ) -> Response<Body> {
         if is_local_timeout(status) {
             route.upstream_errors.record(Code::DeadlineExceeded);
             return status_response(
@@ -342,6 +382,9 @@ impl Gateway {
             status.message(),
             status.details(),
         );
+        if let Some(headers) = headers {
+            metadata::to_response_headers(headers, response.headers_mut());
+        }
         metadata::to_response_headers(status.metadata(), response.headers_mut());
         response
     }

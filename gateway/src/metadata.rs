@@ -1,9 +1,11 @@
 //! Headers ↔ gRPC metadata, as grpc-gateway maps them.
 //!
-//! Upstream: `Authorization`, every `Grpc-Metadata-<key>` as `<key>`, the
-//! request id, the W3C trace context (the gateway's own span as parent when
-//! telemetry is on, else the caller's headers verbatim), and
-//! `X-Forwarded-For`/`X-Forwarded-Host`. Back: every response header or
+//! Upstream: `Authorization`, every `Grpc-Metadata-<key>` as `<key>` (each
+//! value; skipped, like grpc-gateway does, when `<key>` is not a valid gRPC
+//! metadata key or the value not printable ASCII), the request id, the W3C
+//! trace context (the gateway's own span as parent when telemetry is on,
+//! else the caller's headers verbatim), and `X-Forwarded-For`/
+//! `X-Forwarded-Host`. Back: every value of every response header and
 //! trailer as `Grpc-Metadata-<key>`, except the transport's own.
 
 use std::{
@@ -44,6 +46,23 @@ fn is_transport(key: &str) -> bool {
         )
 }
 
+/// A gRPC "Header-Name": `0-9 a-z _ - .` (HTTP names arrive lowercased).
+/// Anything else makes the upstream call fail, so such a header is skipped
+/// rather than failing the request, as grpc-gateway's
+/// `isValidGRPCMetadataKey` does.
+fn is_metadata_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'z' | b'_' | b'-' | b'.'))
+}
+
+/// A gRPC "ASCII-Value": printable ASCII and space, as grpc-gateway's
+/// `isValidGRPCMetadataTextValue` (`-bin` values are base64, not text).
+fn is_metadata_text(value: &HeaderValue) -> bool {
+    value.as_bytes().iter().all(|b| (0x20..=0x7e).contains(b))
+}
+
 /// The client's address as a header value, made once per connection.
 pub fn peer(remote: SocketAddr) -> Option<HeaderValue> {
     HeaderValue::from_str(&remote.ip().to_string()).ok()
@@ -63,6 +82,8 @@ pub fn outgoing(
             out.append(header::AUTHORIZATION, value.clone());
         } else if let Some(stripped) = key.strip_prefix(PREFIX)
             && !is_transport(stripped)
+            && is_metadata_key(stripped)
+            && (stripped.ends_with("-bin") || is_metadata_text(value))
             && let Ok(stripped) = HeaderName::from_bytes(stripped.as_bytes())
         {
             out.append(stripped, value.clone());
@@ -165,6 +186,48 @@ mod tests {
         assert_eq!(md.get("x-forwarded-host").unwrap(), "edge:8080");
         assert!(md.get("cookie").is_none());
         assert!(md.get("content-type").is_none());
+    }
+
+    #[test]
+    fn metadata_grpc_cannot_carry_is_skipped() {
+        let mut headers = HeaderMap::new();
+        headers.insert("grpc-metadata-ten!ant", HeaderValue::from_static("a"));
+        headers.insert("grpc-metadata-tab", HeaderValue::from_static("a\tb"));
+        headers.insert(
+            "grpc-metadata-accent",
+            HeaderValue::from_bytes("caf\u{e9}".as_bytes()).unwrap(),
+        );
+        headers.insert("grpc-metadata-", HeaderValue::from_static("empty key"));
+        headers.insert("grpc-metadata-ok.key_1", HeaderValue::from_static("x y"));
+        headers.append("grpc-metadata-ok.key_1", HeaderValue::from_static("z"));
+        // Binary values are base64: not held to the text rule.
+        headers.insert("grpc-metadata-blob-bin", HeaderValue::from_static("AAE="));
+        let id = HeaderValue::from_static("req-1");
+        let md = outgoing(&headers, &id, None).into_headers();
+        for skipped in ["ten!ant", "tab", "accent", ""] {
+            assert!(
+                !md.keys().any(|k| k.as_str() == skipped),
+                "{skipped}: {md:?}"
+            );
+        }
+        let kept: Vec<_> = md.get_all("ok.key_1").iter().collect();
+        assert_eq!(kept, ["x y", "z"]);
+        assert_eq!(md.get("blob-bin").unwrap(), "AAE=");
+    }
+
+    #[test]
+    fn every_value_goes_back_prefixed() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-a", HeaderValue::from_static("1"));
+        headers.append("x-a", HeaderValue::from_static("2"));
+        headers.insert("content-type", HeaderValue::from_static("application/grpc"));
+        headers.insert("grpc-status", HeaderValue::from_static("0"));
+        let mut out = HeaderMap::new();
+        out.insert("grpc-metadata-x-a", HeaderValue::from_static("0"));
+        to_response_headers(&MetadataMap::from_headers(headers), &mut out);
+        let values: Vec<_> = out.get_all("grpc-metadata-x-a").iter().collect();
+        assert_eq!(values, ["0", "1", "2"]);
+        assert_eq!(out.len(), 3, "{out:?}");
     }
 
     #[test]

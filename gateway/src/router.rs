@@ -5,7 +5,9 @@
 //! before `**`, so a literal segment beats a variable whatever order the
 //! rules were declared in. A path whose last segment ends in `:verb` (for a
 //! verb some template declares) is tried with the verb split off first, then
-//! whole, as grpc-gateway does, so `{id}` can still capture `a:b`.
+//! whole, as grpc-gateway does, so `{id}` can still capture `a:b`; the
+//! methods allowed there (405 `Allow`, CORS) are those of the templates with
+//! the verb, as the OpenAPI document lists them.
 
 use http::Method;
 
@@ -218,13 +220,19 @@ impl Router {
     }
 
     /// Tries the path with each declared verb split off its last segment,
-    /// then whole; leaves `segments` as matched.
+    /// then whole; leaves `segments` as matched. `allowed` gets the methods
+    /// of the templates with the verb when any matches (the path is that
+    /// `...:verb` resource, as the OpenAPI document lists it), else those
+    /// of the templates matching the whole path. The whole path is still
+    /// tried for `method` either way, so `{id}` may take `a:verb` as
+    /// grpc-gateway lets it.
     fn walk_variants(
         &self,
         segments: &mut Vec<&str>,
         method: Option<&Method>,
         allowed: &mut Vec<Method>,
     ) -> Option<usize> {
+        let mut with_verb = Vec::new();
         if let Some(&last) = segments.last() {
             let n = segments.len();
             for verb in &self.verbs {
@@ -233,7 +241,7 @@ impl Router {
                     continue;
                 };
                 segments[n - 1] = stem;
-                if let Some(found) = self.root.walk(segments, Some(verb), method, allowed) {
+                if let Some(found) = self.root.walk(segments, Some(verb), method, &mut with_verb) {
                     return Some(found);
                 }
                 segments[n - 1] = last;
@@ -241,7 +249,14 @@ impl Router {
         } else {
             // `/:verb` has no segment to carry a verb; only the root matches.
         }
-        self.root.walk(segments, None, method, allowed)
+        let mut whole = Vec::new();
+        let found = self.root.walk(segments, None, method, &mut whole);
+        *allowed = if with_verb.is_empty() {
+            whole
+        } else {
+            with_verb
+        };
+        found
     }
 }
 
@@ -293,6 +308,26 @@ mod tests {
         let (binding, segments) = found(r.find(&Method::GET, "/v1/items/a1:archive"));
         assert_eq!(binding, 0);
         assert_eq!(segments, ["v1", "items", "a1:archive"]);
+    }
+
+    #[test]
+    fn a_path_with_a_verb_allows_the_verbs_methods_only() {
+        let r = router(&[
+            ("GET", "/v1/items/{id}"),
+            ("DELETE", "/v1/items/{id}"),
+            ("POST", "/v1/items/{id}:archive"),
+        ]);
+        assert_eq!(
+            r.find(&Method::PUT, "/v1/items/a1:archive"),
+            Lookup::MethodNotAllowed(vec![Method::POST])
+        );
+        assert_eq!(r.methods("/v1/items/a1:archive"), vec![Method::POST]);
+        assert_eq!(r.methods("/v1/items/a1"), vec![Method::GET, Method::DELETE]);
+        // A verb no template of this path declares is part of the id.
+        assert_eq!(
+            r.methods("/v1/items/a1:other"),
+            vec![Method::GET, Method::DELETE]
+        );
     }
 
     #[test]

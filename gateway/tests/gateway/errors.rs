@@ -7,7 +7,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::{
-    support::{shapes, shapes_with, spawn_with},
+    support::{config, shapes, shapes_with, spawn_config, spawn_with},
     upstreams::{SHAPES_SET, bind},
 };
 
@@ -50,7 +50,28 @@ async fn every_status_code_maps_like_grpc_gateway() {
         );
         // The status's metadata comes back as headers.
         assert_eq!(answer.header("grpc-metadata-x-failure"), Some("on-purpose"));
+        // grpc-gateway's challenge: the status message, on 401 only.
+        let challenge = answer.header("www-authenticate");
+        if http == 401 {
+            assert_eq!(challenge, Some("boom 16"));
+        } else {
+            assert_eq!(challenge, None, "code {code}");
+        }
     }
+}
+
+#[tokio::test]
+async fn unauthenticated_sends_the_message_as_www_authenticate() {
+    let (_up, gw) = shapes().await;
+    let answer = gw
+        .get("/v1/fail/16?message=a%20bearer%20token%20is%20required")
+        .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        answer.header("www-authenticate"),
+        Some("a bearer token is required")
+    );
+    assert_eq!(answer.json()["code"], 16);
 }
 
 #[tokio::test]
@@ -135,6 +156,40 @@ async fn unknown_and_mistyped_json_fields_are_400() {
 }
 
 #[tokio::test]
+async fn unknown_nested_json_fields_are_400_and_named() {
+    let (_up, gw) = shapes().await;
+    // In the body field's message, two levels down.
+    let answer = gw
+        .send_json(
+            Method::POST,
+            "/v1/items",
+            json!({"title": "x", "details": {"label": "l", "deep": {"mystery": 1}}}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text());
+    let error = answer.json();
+    assert_eq!(error["code"], 3);
+    assert!(
+        error["message"].as_str().unwrap().contains("mystery"),
+        "{error}"
+    );
+    // In a whole-message body.
+    let answer = gw
+        .send_json(
+            Method::PUT,
+            "/v1/echo/pv/all",
+            json!({"inner": {"deep": {"note": "n", "stray": true}}}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text());
+    assert!(
+        answer.json()["message"].as_str().unwrap().contains("stray"),
+        "{}",
+        answer.text()
+    );
+}
+
+#[tokio::test]
 async fn oversized_body_is_413() {
     let (_up, gw) = shapes_with(|c| c.max_body_bytes = 1024).await;
     let title = "x".repeat(2048);
@@ -194,6 +249,28 @@ async fn wrong_method_is_405_with_allow() {
 }
 
 #[tokio::test]
+async fn a_path_with_a_verb_allows_only_the_verbs_methods() {
+    let (_up, gw) = shapes().await;
+    for method in [Method::PUT, Method::OPTIONS, Method::GET] {
+        // GET reaches GetItem with the id `1:archive`, as in grpc-gateway.
+        if method == Method::GET {
+            let answer = gw.get("/v1/items/1:archive").await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+            assert_eq!(answer.json()["id"], "1:archive");
+            continue;
+        }
+        let answer = gw
+            .send(method.clone(), "/v1/items/1:archive", &[], None)
+            .await;
+        assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(answer.header("allow"), Some("POST"), "{method}");
+    }
+    // Without the verb, the item's own methods.
+    let answer = gw.send(Method::OPTIONS, "/v1/items/1", &[], None).await;
+    assert_eq!(answer.header("allow"), Some("GET, PATCH, DELETE"));
+}
+
+#[tokio::test]
 async fn unreachable_upstream_is_503() {
     // A port nothing listens on any more.
     let listener = bind().await;
@@ -248,4 +325,128 @@ async fn invalid_grpc_timeout_header_is_400() {
         )
         .await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+}
+
+/// The Bazaar API as the OpenAPI document describes it: `Allow` on each of
+/// its paths (variables filled in) names exactly the methods the document
+/// lists for the paths that match it, only those with the verb when the
+/// path ends in one. The gateway answers neither OPTIONS nor HEAD on
+/// bindings, so neither is listed.
+#[tokio::test]
+async fn every_documented_path_allows_exactly_its_documented_methods() {
+    let gw = spawn_config(config()).await;
+    let spec = gw.get("/openapi.json").await.json();
+    let paths = spec["paths"].as_object().expect("paths");
+    assert!(paths.len() > 10, "{} paths", paths.len());
+    for (path, _) in paths {
+        assert!(
+            !path.contains('=') && !path.contains("**"),
+            "{path}: a multi-segment variable; filling it in needs its pattern"
+        );
+        let request_path = fill_in(path);
+        let matching: Vec<&String> = paths
+            .keys()
+            .filter(|other| template_matches(other, &request_path))
+            .collect();
+        let with_verb: Vec<&String> = matching
+            .iter()
+            .copied()
+            .filter(|other| verb_of(other).is_some())
+            .collect();
+        let documented = if with_verb.is_empty() {
+            matching
+        } else {
+            with_verb
+        };
+        let mut expected: Vec<String> = documented
+            .iter()
+            .flat_map(|other| documented_methods(&paths[other.as_str()]))
+            .collect();
+        expected.sort();
+        expected.dedup();
+        assert!(
+            !expected.iter().any(|m| m == "OPTIONS"),
+            "{path} binds OPTIONS"
+        );
+        let answer = gw.send(Method::OPTIONS, &request_path, &[], None).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{request_path}: {}",
+            answer.text()
+        );
+        let mut allowed: Vec<String> = answer
+            .header("allow")
+            .unwrap_or_default()
+            .split(", ")
+            .map(str::to_owned)
+            .collect();
+        allowed.sort();
+        assert_eq!(allowed, expected, "{path} as {request_path}");
+    }
+}
+
+/// The methods of an OpenAPI path item (custom ones as `x-method-<name>`).
+fn documented_methods(item: &serde_json::Value) -> Vec<String> {
+    const STANDARD: [&str; 8] = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+    item.as_object()
+        .expect("path item")
+        .keys()
+        .filter_map(|key| match key.strip_prefix("x-method-") {
+            Some(custom) => Some(custom.to_ascii_uppercase()),
+            None => STANDARD
+                .contains(&key.as_str())
+                .then(|| key.to_ascii_uppercase()),
+        })
+        .collect()
+}
+
+/// A request path for an OpenAPI path: every `{variable}` as `x1`.
+fn fill_in(path: &str) -> String {
+    fill_with(path, "x1")
+}
+
+fn fill_with(path: &str, value: &str) -> String {
+    let mut out = String::new();
+    let mut in_variable = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_variable = true;
+                out.push_str(value);
+            }
+            '}' => in_variable = false,
+            _ if in_variable => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The `:verb` of an OpenAPI path, if it has one.
+fn verb_of(path: &str) -> Option<&str> {
+    let last = path.rsplit('/').next()?;
+    let after_variable = last.rsplit('}').next()?;
+    after_variable.split_once(':').map(|(_, verb)| verb)
+}
+
+/// Whether a request path matches an OpenAPI path, segment by segment, a
+/// `{variable}` taking one non-empty run of characters (a colon included).
+fn template_matches(template: &str, path: &str) -> bool {
+    fn glob(pattern: &[u8], text: &[u8]) -> bool {
+        match pattern.split_first() {
+            None => text.is_empty(),
+            Some((b'*', rest)) => (1..=text.len()).any(|n| glob(rest, &text[n..])),
+            Some((c, rest)) => text.first() == Some(c) && glob(rest, &text[1..]),
+        }
+    }
+    let template: Vec<String> = template.split('/').map(|s| fill_with(s, "*")).collect();
+    let path: Vec<&str> = path.split('/').collect();
+    template.len() == path.len()
+        && template
+            .iter()
+            .zip(&path)
+            .all(|(t, p)| glob(t.as_bytes(), p.as_bytes()))
 }

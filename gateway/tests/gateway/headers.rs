@@ -3,9 +3,14 @@
 use std::time::Duration;
 
 use bazaar_runtime::server::parse_grpc_timeout;
-use http::{Method, StatusCode};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, StatusCode};
+use http_body_util::Full;
 
-use crate::support::{shapes, shapes_with};
+use crate::{
+    support::{HttpClient, shapes, shapes_with, spawn_with},
+    upstreams::{SHAPES_SET, start_raw_echo},
+};
 
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
@@ -42,6 +47,101 @@ async fn authorization_and_grpc_metadata_are_forwarded() {
     assert_eq!(answer.header("x-request-id"), Some("req-123"));
     assert_eq!(answer.header("grpc-metadata-x-served-by"), Some("shapes"));
     assert!(answer.header("grpc-metadata-content-type").is_none());
+}
+
+/// Every value of a header named `name`, in order.
+fn all<'a>(answer: &'a crate::support::Answer, name: &str) -> Vec<&'a str> {
+    answer
+        .headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().expect("ASCII"))
+        .collect()
+}
+
+#[tokio::test]
+async fn metadata_headers_grpc_cannot_carry_are_skipped() {
+    let (_up, gw) = shapes().await;
+    // `!` is fine in an HTTP name but not in a gRPC key; a tab is fine in an
+    // HTTP value but not in gRPC text metadata.
+    let answer = gw
+        .send(
+            Method::GET,
+            "/v1/echo/pv",
+            &[
+                ("grpc-metadata-ten!ant", "acme"),
+                ("grpc-metadata-tenant", "tab\there"),
+                ("authorization", "Bearer abc"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let metadata = &answer.json()["metadata"];
+    assert!(metadata.get("tenant").is_none(), "{metadata}");
+    assert_eq!(metadata["authorization"], "Bearer abc");
+
+    // Bytes past ASCII: the request still goes through, without them.
+    let client: HttpClient =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let mut request = Request::get(gw.url("/v1/echo/pv"))
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let headers = request.headers_mut();
+    headers.insert(
+        "grpc-metadata-tenant",
+        HeaderValue::from_bytes("caf\u{e9}".as_bytes()).expect("obs-text"),
+    );
+    headers.append("grpc-metadata-tenant", HeaderValue::from_static("acme"));
+    let response = client.request(request).await.expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    let echoed: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(echoed["metadata"]["tenant"], "acme", "{echoed}");
+}
+
+#[tokio::test]
+async fn every_value_of_repeated_response_metadata_comes_back() {
+    let (_up, gw) = shapes().await;
+    let answer = gw.get("/v1/echo/pv").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        all(&answer, "grpc-metadata-x-served-on"),
+        ["port-0", "loopback"]
+    );
+    // On errors too.
+    let answer = gw.get("/v1/fail/5").await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        all(&answer, "grpc-metadata-x-failure-reason"),
+        ["asked", "tested"]
+    );
+}
+
+#[tokio::test]
+async fn trailers_come_back_with_the_headers_each_value_kept() {
+    let up = start_raw_echo(
+        &[("x-multi", "h1"), ("x-multi", "h2"), ("x-both", "header")],
+        &[
+            ("x-trailer", "t1"),
+            ("x-trailer", "t2"),
+            ("x-both", "trailer"),
+        ],
+    )
+    .await;
+    let url = up.url();
+    let gw = spawn_with(SHAPES_SET, |c| c.upstream = Some(url)).await;
+    let answer = gw.get("/v1/echo/pv").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(all(&answer, "grpc-metadata-x-multi"), ["h1", "h2"]);
+    assert_eq!(all(&answer, "grpc-metadata-x-trailer"), ["t1", "t2"]);
+    // A trailer does not replace the header of the same key.
+    assert_eq!(all(&answer, "grpc-metadata-x-both"), ["header", "trailer"]);
+    assert!(answer.header("grpc-metadata-grpc-status").is_none());
 }
 
 #[tokio::test]

@@ -85,6 +85,16 @@ async fn an_error_before_any_message_gets_its_http_status() {
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert_eq!(answer.header("content-type"), Some("application/json"));
     assert_eq!(answer.json()["code"], 5);
+    // The headers sent before the failure, and every value of the
+    // trailers' metadata.
+    assert_eq!(answer.header("grpc-metadata-x-stream"), Some("counting"));
+    let stopped: Vec<_> = answer
+        .headers
+        .get_all("grpc-metadata-x-stopped")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(stopped, ["early", "on-purpose"]);
 }
 
 #[tokio::test]

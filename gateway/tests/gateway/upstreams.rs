@@ -59,9 +59,11 @@ fn echo(request: Request<shapes::EchoRequest>) -> Response<shapes::EchoResponse>
         request: Some(request.into_inner()),
         metadata: metadata.into_iter().collect(),
     });
-    response
-        .metadata_mut()
-        .insert("x-served-by", MetadataValue::from_static("shapes"));
+    let metadata = response.metadata_mut();
+    metadata.insert("x-served-by", MetadataValue::from_static("shapes"));
+    // One key, two values: both must come back.
+    metadata.append("x-served-on", MetadataValue::from_static("port-0"));
+    metadata.append("x-served-on", MetadataValue::from_static("loopback"));
     response
 }
 
@@ -217,9 +219,10 @@ impl shapes::shape_service_server::ShapeService for Shapes {
         } else {
             Status::new(code, message)
         };
-        status
-            .metadata_mut()
-            .insert("x-failure", MetadataValue::from_static("on-purpose"));
+        let metadata = status.metadata_mut();
+        metadata.insert("x-failure", MetadataValue::from_static("on-purpose"));
+        metadata.append("x-failure-reason", MetadataValue::from_static("asked"));
+        metadata.append("x-failure-reason", MetadataValue::from_static("tested"));
         Err(status)
     }
 
@@ -234,11 +237,15 @@ impl shapes::shape_service_server::ShapeService for Shapes {
         tokio::spawn(async move {
             for number in 1..=request.count {
                 if request.fail_code != 0 && number > request.fail_after {
-                    let status = Status::with_error_details(
+                    let mut status = Status::with_error_details(
                         Code::from_i32(request.fail_code),
                         format!("failed after {}", request.fail_after),
                         ErrorDetails::with_bad_request_violation("count", "too many"),
                     );
+                    // Sent in the trailers, after the headers' `x-stream`.
+                    let metadata = status.metadata_mut();
+                    metadata.append("x-stopped", MetadataValue::from_static("early"));
+                    metadata.append("x-stopped", MetadataValue::from_static("on-purpose"));
                     let _ = tx.send(Err(status)).await;
                     return;
                 }
@@ -431,4 +438,69 @@ pub async fn start_shapes() -> Upstream {
 
 pub async fn start_library() -> Upstream {
     serve_on(library_builder(), bind().await)
+}
+
+/// A bare HTTP/2 gRPC server answering every call with one `EchoResponse`,
+/// `headers` in the response head and `trailers` (after `grpc-status: 0`)
+/// at its end: tonic's server has no way to send trailers of its own on a
+/// unary call.
+pub async fn start_raw_echo(
+    headers: &'static [(&'static str, &'static str)],
+    trailers: &'static [(&'static str, &'static str)],
+) -> Upstream {
+    use bytes::{BufMut as _, Bytes, BytesMut};
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    use prost::Message as _;
+
+    let listener = bind().await;
+    let addr = listener.local_addr().expect("local addr");
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let service = hyper::service::service_fn(move |_request| async move {
+        let message = shapes::EchoResponse::default().encode_to_vec();
+        let mut frame = BytesMut::with_capacity(5 + message.len());
+        frame.put_u8(0);
+        frame.put_u32(u32::try_from(message.len()).expect("small message"));
+        frame.put_slice(&message);
+        let mut tail = http::HeaderMap::new();
+        tail.insert("grpc-status", http::HeaderValue::from_static("0"));
+        for (name, value) in trailers {
+            tail.append(*name, http::HeaderValue::from_static(value));
+        }
+        let frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> =
+            vec![Ok(Frame::data(frame.freeze())), Ok(Frame::trailers(tail))];
+        let mut response = http::Response::new(StreamBody::new(tokio_stream::iter(frames)));
+        response.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_static("application/grpc"),
+        );
+        for (name, value) in headers {
+            response
+                .headers_mut()
+                .append(*name, http::HeaderValue::from_static(value));
+        }
+        Ok::<_, std::convert::Infallible>(response)
+    });
+    tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(_) => return,
+                },
+                _ = &mut stopped => return,
+            };
+            tokio::spawn(async move {
+                let _ =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+            });
+        }
+    });
+    Upstream {
+        addr,
+        health: tonic_health::server::health_reporter().0,
+        stop: Some(stop),
+    }
 }
