@@ -23,7 +23,14 @@ use crate::{
 };
 
 /// Paths the edge answers itself; a binding on one of them is shadowed.
-pub const EDGE_PATHS: [&str; 5] = ["/healthz", "/readyz", "/openapi.json", "/docs", "/docs/"];
+pub const EDGE_PATHS: [&str; 6] = [
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/openapi-3.0.json",
+    "/docs",
+    "/docs/",
+];
 
 /// Why the gateway cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +96,9 @@ pub struct Gateway {
     pub(crate) json: Arc<Json>,
     pub(crate) cors: Cors,
     pub(crate) upstreams: Upstreams,
+    /// OpenAPI 3.1, and 3.0.3 for tools that read no newer.
     pub(crate) openapi: Bytes,
+    pub(crate) openapi_3_0: Bytes,
     pub(crate) limits: Limits,
     pub(crate) shutdown_grace: Duration,
     pub(crate) http_metrics: HttpMetrics,
@@ -169,7 +178,9 @@ impl Gateway {
         let json = Arc::new(Json::new(&config.json, &pool));
         let cors = Cors::new(&config.cors).map_err(StartupError::Cors)?;
         let title = config.descriptor_set.is_none().then_some("Bazaar REST API");
-        let openapi = Bytes::from(openapi::render(&bindings, &json, title)?);
+        let render = |version| openapi::render(&bindings, &json, title, version).map(Bytes::from);
+        let openapi = render(openapi::Version::V3_1)?;
+        let openapi_3_0 = render(openapi::Version::V3_0)?;
 
         let error_family = UpstreamErrorFamily::register(&metrics);
         let mut upstream_errors: BTreeMap<String, Arc<UpstreamErrors>> = BTreeMap::new();
@@ -202,6 +213,7 @@ impl Gateway {
             cors,
             upstreams,
             openapi,
+            openapi_3_0,
             limits: Limits {
                 max_body_bytes: config.max_body_bytes,
                 request_timeout: config.request_timeout,
@@ -237,9 +249,14 @@ impl Gateway {
             .collect()
     }
 
-    /// The OpenAPI 3 document served at `/openapi.json`.
+    /// The OpenAPI 3.1 document served at `/openapi.json`.
     pub fn openapi_json(&self) -> &[u8] {
         &self.openapi
+    }
+
+    /// The same in OpenAPI 3.0.3, served at `/openapi-3.0.json`.
+    pub fn openapi_3_0_json(&self) -> &[u8] {
+        &self.openapi_3_0
     }
 
     /// The gateway's metrics registry (what its admin port serves).

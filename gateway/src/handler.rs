@@ -111,6 +111,10 @@ impl Gateway {
                     let response = json_response(StatusCode::OK, self.openapi.clone());
                     return (response, Served::OpenApi);
                 }
+                "/openapi-3.0.json" => {
+                    let response = json_response(StatusCode::OK, self.openapi_3_0.clone());
+                    return (response, Served::OpenApi);
+                }
                 "/docs" | "/docs/" => {
                     let mut response = Response::new(Body::full(DOCS));
                     response.headers_mut().insert(

@@ -1,8 +1,11 @@
-//! The OpenAPI 3.0 document of the bindings, rendered once at start-up from
-//! the same descriptors the router uses: one operation per binding, path
-//! and query parameters from the request message, the request body and
-//! response schemas under `components`, descriptions from proto comments.
+//! The OpenAPI document of the bindings (3.1, or 3.0.3), rendered once at
+//! start-up from the same descriptors the router uses: one operation per
+//! binding, path and query parameters from the request message, the request
+//! body and response schemas under `components`, descriptions and examples
+//! from proto comments, `required`/`readOnly`/bounds from the field
+//! annotations, and each operation's security from its method's access.
 
+mod annotations;
 mod comments;
 mod schema;
 
@@ -17,9 +20,23 @@ use crate::{
     template::Segment,
 };
 
-use self::{comments::Comments, schema::Schemas};
+use self::{annotations::Access, comments::Comments, schema::Schemas};
+
+pub use self::schema::Version;
 
 const RPC_STATUS: &str = "google.rpc.Status";
+/// The security scheme of operations whose method needs a token.
+const BEARER: &str = "bearerAuth";
+/// The `google.rpc` detail messages Bazaar's errors carry, documented as
+/// the shapes a `details` element may take.
+const ERROR_DETAILS: [&str; 6] = [
+    "google.rpc.BadRequest",
+    "google.rpc.ErrorInfo",
+    "google.rpc.RetryInfo",
+    "google.rpc.PreconditionFailure",
+    "google.rpc.ResourceInfo",
+    "google.rpc.QuotaFailure",
+];
 const STANDARD_METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
@@ -30,9 +47,10 @@ pub fn render(
     bindings: &[Binding],
     json: &Json,
     title: Option<&str>,
+    version: Version,
 ) -> Result<Vec<u8>, serde_json::Error> {
     let mut comments = Comments::default();
-    let mut schemas = Schemas::new(json);
+    let mut schemas = Schemas::new(json, version);
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut tags: Vec<(String, Value)> = Vec::new();
     let mut packages: Vec<String> = Vec::new();
@@ -41,8 +59,9 @@ pub fn render(
     let error_schema = bindings
         .first()
         .and_then(|b| b.rpc.parent_pool().get_message_by_name(RPC_STATUS))
-        .map(|status| schemas.message_ref(&status, &mut comments))
+        .map(|status| error_schema(&status, &mut schemas, &mut comments))
         .unwrap_or_else(|| json!({"type": "object"}));
+    let mut secured = false;
 
     for binding in bindings {
         let service = binding.rpc.parent_service();
@@ -70,11 +89,8 @@ pub fn render(
         } else {
             format!("x-method-{method}")
         };
-        let (path, renamed) = openapi_path(binding, |candidate| {
-            paths
-                .get(candidate)
-                .is_some_and(|item| item.contains_key(&method))
-        });
+        let (path, renamed) = openapi_path(binding, &method, &paths);
+        secured |= Access::of(&binding.rpc).needs_token();
         let operation = operation(
             binding,
             &tag,
@@ -91,8 +107,21 @@ pub fn render(
         None if packages.is_empty() => "REST API".to_owned(),
         None => packages.join(", "),
     };
+    let mut components = json!({"schemas": schemas.into_components()});
+    if secured {
+        components["securitySchemes"] = json!({BEARER: {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "An access token from `POST /v1/sessions`, sent as \
+                            `authorization: Bearer <access_token>`.",
+        }});
+    }
     let document = json!({
-        "openapi": "3.0.3",
+        "openapi": match version {
+            Version::V3_1 => "3.1.0",
+            Version::V3_0 => "3.0.3",
+        },
         "info": {
             "title": title,
             "version": "1.0.0",
@@ -103,7 +132,7 @@ pub fn render(
         },
         "tags": tags.into_iter().map(|(_, t)| t).collect::<Vec<_>>(),
         "paths": paths,
-        "components": {"schemas": schemas.into_components()},
+        "components": components,
     });
     serde_json::to_vec(&document)
 }
@@ -139,17 +168,62 @@ struct PathVariable {
 }
 
 /// The OpenAPI path of a binding (`{name}` per variable, wildcards outside
-/// variables as `{wildcardN}`), made unique against `taken` by suffixing
-/// names when two templates would render alike.
-fn openapi_path(binding: &Binding, taken: impl Fn(&str) -> bool) -> (String, Vec<PathVariable>) {
-    let mut suffix = 0;
-    loop {
-        let (path, variables) = render_path(binding, suffix);
-        if !taken(&path) || suffix > 16 {
-            return (path, variables);
+/// variables as `{wildcardN}`). A template equivalent to one already in
+/// `paths` (the same literals and variables, other names:
+/// `/v1/products/{product_id}` and `/v1/products/{product.id}`) joins that
+/// path item, with its parameter names, as OpenAPI requires; names are
+/// suffixed only when the same method is bound twice to one shape.
+fn openapi_path(
+    binding: &Binding,
+    method: &str,
+    paths: &BTreeMap<String, Map<String, Value>>,
+) -> (String, Vec<PathVariable>) {
+    let (path, mut variables) = render_path(binding, 0);
+    let shape = shape_of(&path);
+    match paths
+        .iter()
+        .find(|(existing, _)| shape_of(existing) == shape)
+    {
+        None => (path, variables),
+        Some((existing, item)) if !item.contains_key(method) => {
+            for (variable, name) in variables.iter_mut().zip(variable_names(existing)) {
+                variable.name = name;
+            }
+            (existing.clone(), variables)
         }
-        suffix += 1;
+        Some(_) => (1..=16)
+            .map(|suffix| render_path(binding, suffix))
+            .find(|(candidate, _)| !paths.contains_key(candidate))
+            .unwrap_or((path, variables)),
     }
+}
+
+/// A path with its variable names blanked: `/v1/a/{}:cancel`.
+fn shape_of(path: &str) -> String {
+    let mut shape = String::with_capacity(path.len());
+    let mut in_variable = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_variable = true;
+                shape.push('{');
+            }
+            '}' => {
+                in_variable = false;
+                shape.push('}');
+            }
+            _ if in_variable => {}
+            _ => shape.push(c),
+        }
+    }
+    shape
+}
+
+fn variable_names(path: &str) -> Vec<String> {
+    path.split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_owned()))
+        .collect()
 }
 
 fn render_path(binding: &Binding, suffix: usize) -> (String, Vec<PathVariable>) {
@@ -297,14 +371,67 @@ fn operation(
             "content": {"application/json": {"schema": result}},
         })
     };
+    let error = |description: &str| {
+        json!({
+            "description": description,
+            "content": {"application/json": {"schema": error_schema}},
+        })
+    };
     op["responses"] = json!({
         "200": success,
-        "default": {
-            "description": "An error: the gRPC status code, its message and typed details.",
-            "content": {"application/json": {"schema": error_schema}},
-        },
+        "default": error("An error: the gRPC status code, its message and typed details."),
     });
+    let access = Access::of(rpc);
+    if access.needs_token() {
+        op["security"] = json!([{BEARER: []}]);
+        op["responses"]["401"] = error(
+            "UNAUTHENTICATED: no token, or one that is expired or tampered with. \
+             `WWW-Authenticate` carries the message.",
+        );
+    }
+    if access == Access::Admin {
+        op["x-required-role"] = json!("admin");
+        op["responses"]["403"] = error("PERMISSION_DENIED: the token lacks the admin role.");
+    }
     op
+}
+
+/// `google.rpc.Status`, with the shapes of the detail messages Bazaar sends
+/// (each an `Any` naming its type in `@type`) listed for `details`.
+fn error_schema(
+    status: &MessageDescriptor,
+    schemas: &mut Schemas<'_>,
+    comments: &mut Comments,
+) -> Value {
+    let reference = schemas.message_ref(status, comments);
+    let pool = status.parent_pool();
+    let mut shapes: Vec<Value> = ERROR_DETAILS
+        .iter()
+        .filter_map(|name| pool.get_message_by_name(name))
+        .map(|detail| {
+            let mut shape = schemas.message_inline(&detail, comments);
+            shape["properties"]["@type"] = json!({
+                "type": "string",
+                "enum": [format!("type.googleapis.com/{}", detail.full_name())],
+            });
+            shape["required"] = json!(["@type"]);
+            shape
+        })
+        .collect();
+    // Any other type a service may add.
+    shapes.push(json!({
+        "type": "object",
+        "properties": {"@type": {"type": "string"}},
+        "required": ["@type"],
+        "additionalProperties": {},
+    }));
+    if let Some(details) = schemas
+        .component_mut(status.full_name())
+        .and_then(|s| s.pointer_mut("/properties/details"))
+    {
+        details["items"] = json!({"anyOf": shapes});
+    }
+    reference
 }
 
 fn path_parameter(
@@ -468,6 +595,18 @@ fn request_body(
 ) -> Option<Value> {
     match &binding.body {
         BodyRule::None => None,
+        BodyRule::Field(field) if is_partial_update(binding) => match field.kind() {
+            // A partial update (AIP-134): the mask says what changes, so no
+            // field of the resource is required here.
+            Kind::Message(resource) => {
+                let mut inline = schemas.message_inline(&resource, comments);
+                if let Some(object) = inline.as_object_mut() {
+                    object.remove("required");
+                }
+                Some(inline)
+            }
+            _ => Some(schemas.field(field, comments)),
+        },
         BodyRule::Field(field) => Some(schemas.field(field, comments)),
         BodyRule::Whole => {
             let input = binding.input();
@@ -492,9 +631,27 @@ fn request_body(
     }
 }
 
+/// Whether the request carries an `update_mask` (AIP-134).
+fn is_partial_update(binding: &Binding) -> bool {
+    binding.input().get_field_by_name("update_mask").is_some_and(|field| {
+        matches!(field.kind(), Kind::Message(m) if m.full_name() == crate::fields::FIELD_MASK)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equivalent_templates_have_one_shape() {
+        assert_eq!(shape_of("/v1/products/{product.id}"), "/v1/products/{}");
+        assert_eq!(shape_of("/v1/products/{product_id}"), "/v1/products/{}");
+        assert_ne!(
+            shape_of("/v1/orders/{order_id}:cancel"),
+            shape_of("/v1/orders/{order_id}")
+        );
+        assert_eq!(variable_names("/v1/{a}/x/{b.c}:v"), ["a", "b.c"]);
+    }
 
     #[test]
     fn patterns_become_anchored_regexes() {

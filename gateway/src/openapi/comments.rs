@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::annotations;
 use prost_reflect::{
     EnumDescriptor, FieldDescriptor, FileDescriptor, MessageDescriptor, MethodDescriptor,
     ServiceDescriptor,
@@ -34,8 +35,18 @@ impl Comments {
         self.lookup(&message.parent_file(), message.path())
     }
 
+    /// The field's comment without its `Example:` lines.
     pub fn of_field(&mut self, field: &FieldDescriptor) -> Option<String> {
+        let text = self.lookup(&field.parent_file(), field.path())?;
+        let (text, _) = annotations::examples(&text);
+        (!text.is_empty()).then_some(text)
+    }
+
+    /// The values of the field comment's `Example:` lines.
+    pub fn examples_of(&mut self, field: &FieldDescriptor) -> Vec<serde_json::Value> {
         self.lookup(&field.parent_file(), field.path())
+            .map(|text| annotations::examples(&text).1)
+            .unwrap_or_default()
     }
 
     pub fn of_enum(&mut self, enum_desc: &EnumDescriptor) -> Option<String> {

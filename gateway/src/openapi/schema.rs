@@ -7,11 +7,36 @@ use std::collections::BTreeMap;
 use prost_reflect::{EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value, json};
 
-use super::comments::Comments;
+use super::{
+    annotations::{Behavior, Rules},
+    comments::Comments,
+};
 use crate::{fields, json::Json};
 
+/// Which OpenAPI the document is: 3.1 (JSON Schema 2020-12) or 3.0.3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V3_1,
+    V3_0,
+}
+
+/// A wrapper type's schema: nullable, as 3.0 and 3.1 each spell it.
+fn nullable(version: Version, mut schema: Value) -> Value {
+    match version {
+        Version::V3_0 => {
+            schema["nullable"] = Value::Bool(true);
+        }
+        Version::V3_1 => {
+            let kind = schema["type"].clone();
+            schema["type"] = json!([kind, "null"]);
+        }
+    }
+    schema
+}
+
 /// Well-known types with a JSON form other than an object of their fields.
-fn well_known(full_name: &str) -> Option<Value> {
+fn well_known(full_name: &str, version: Version) -> Option<Value> {
+    let wrapper = |schema: Value| Some(nullable(version, schema));
     Some(match full_name {
         fields::TIMESTAMP => json!({"type": "string", "format": "date-time"}),
         fields::DURATION => json!({
@@ -32,27 +57,27 @@ fn well_known(full_name: &str) -> Option<Value> {
             "additionalProperties": {},
         }),
         "google.protobuf.DoubleValue" => {
-            json!({"type": "number", "format": "double", "nullable": true})
+            return wrapper(json!({"type": "number", "format": "double"}));
         }
         "google.protobuf.FloatValue" => {
-            json!({"type": "number", "format": "float", "nullable": true})
+            return wrapper(json!({"type": "number", "format": "float"}));
         }
         "google.protobuf.Int64Value" => {
-            json!({"type": "string", "format": "int64", "nullable": true})
+            return wrapper(json!({"type": "string", "format": "int64"}));
         }
         "google.protobuf.UInt64Value" => {
-            json!({"type": "string", "format": "uint64", "nullable": true})
+            return wrapper(json!({"type": "string", "format": "uint64"}));
         }
         "google.protobuf.Int32Value" => {
-            json!({"type": "integer", "format": "int32", "nullable": true})
+            return wrapper(json!({"type": "integer", "format": "int32"}));
         }
         "google.protobuf.UInt32Value" => {
-            json!({"type": "integer", "format": "int64", "nullable": true})
+            return wrapper(json!({"type": "integer", "format": "int64"}));
         }
-        "google.protobuf.BoolValue" => json!({"type": "boolean", "nullable": true}),
-        "google.protobuf.StringValue" => json!({"type": "string", "nullable": true}),
+        "google.protobuf.BoolValue" => return wrapper(json!({"type": "boolean"})),
+        "google.protobuf.StringValue" => return wrapper(json!({"type": "string"})),
         "google.protobuf.BytesValue" => {
-            json!({"type": "string", "format": "byte", "nullable": true})
+            return wrapper(json!({"type": "string", "format": "byte"}));
         }
         _ => return None,
     })
@@ -96,31 +121,45 @@ fn reference(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
-/// Adds a description to a schema; a `$ref` cannot have siblings in
-/// OpenAPI 3.0, so it is wrapped in `allOf`.
-fn describe(schema: Value, description: Option<String>) -> Value {
-    let Some(description) = description else {
+/// Adds keywords (a description, `readOnly`, examples) to a schema; a
+/// `$ref` cannot have siblings in OpenAPI 3.0, so there it is wrapped in
+/// `allOf`.
+fn annotate(schema: Value, keywords: Map<String, Value>, version: Version) -> Value {
+    if keywords.is_empty() {
         return schema;
-    };
+    }
     match schema {
-        Value::Object(mut map) if !map.contains_key("$ref") => {
-            map.insert("description".to_owned(), Value::String(description));
+        Value::Object(mut map) if !map.contains_key("$ref") || version == Version::V3_1 => {
+            map.extend(keywords);
             Value::Object(map)
         }
-        other => json!({"allOf": [other], "description": description}),
+        other => {
+            let mut wrapped = Map::new();
+            wrapped.insert("allOf".to_owned(), json!([other]));
+            wrapped.extend(keywords);
+            Value::Object(wrapped)
+        }
     }
+}
+
+fn described(description: Option<String>) -> Map<String, Value> {
+    description
+        .map(|text| Map::from_iter([("description".to_owned(), Value::String(text))]))
+        .unwrap_or_default()
 }
 
 /// The `components.schemas` being collected, and how names are written.
 pub struct Schemas<'a> {
     json: &'a Json,
+    version: Version,
     components: BTreeMap<String, Value>,
 }
 
 impl<'a> Schemas<'a> {
-    pub fn new(json: &'a Json) -> Self {
+    pub fn new(json: &'a Json, version: Version) -> Self {
         Self {
             json,
+            version,
             components: BTreeMap::new(),
         }
     }
@@ -133,6 +172,11 @@ impl<'a> Schemas<'a> {
         self.json.field_name(field)
     }
 
+    /// A registered component, to refine after the fact.
+    pub fn component_mut(&mut self, name: &str) -> Option<&mut Value> {
+        self.components.get_mut(name)
+    }
+
     pub fn into_components(self) -> Map<String, Value> {
         self.components.into_iter().collect()
     }
@@ -140,7 +184,7 @@ impl<'a> Schemas<'a> {
     /// A reference to the message's schema (registered on first use), or the
     /// inline schema of a well-known type.
     pub fn message_ref(&mut self, message: &MessageDescriptor, comments: &mut Comments) -> Value {
-        if let Some(schema) = well_known(message.full_name()) {
+        if let Some(schema) = well_known(message.full_name(), self.version) {
             return schema;
         }
         let name = message.full_name().to_owned();
@@ -159,24 +203,33 @@ impl<'a> Schemas<'a> {
         message: &MessageDescriptor,
         comments: &mut Comments,
     ) -> Value {
-        if let Some(schema) = well_known(message.full_name()) {
+        if let Some(schema) = well_known(message.full_name(), self.version) {
             return schema;
         }
         let mut properties = Map::new();
+        let mut required = Vec::new();
         for field in message.fields() {
             let schema = self.field(&field, comments);
+            let behavior = Behavior::of(&field);
+            if behavior.required && !behavior.read_only() {
+                required.push(Value::String(self.name_of(&field).to_owned()));
+            }
             properties.insert(self.name_of(&field).to_owned(), schema);
         }
         let mut schema = json!({"type": "object", "properties": properties});
+        if !required.is_empty() {
+            schema["required"] = Value::Array(required);
+        }
         if let Some(text) = comments.of_message(message) {
             schema["description"] = Value::String(text);
         }
         schema
     }
 
-    /// A field's schema: lists and maps wrap the element's, with the field's
-    /// comment as description.
+    /// A field's schema: lists and maps wrap the element's; the field's rules
+    /// and behaviour as keywords, its comment as description and examples.
     pub fn field(&mut self, field: &FieldDescriptor, comments: &mut Comments) -> Value {
+        let rules = Rules::of(field);
         let schema = if field.is_map() {
             let value = match field.kind() {
                 Kind::Message(entry) => entry.map_entry_value_field().kind(),
@@ -184,16 +237,97 @@ impl<'a> Schemas<'a> {
             };
             json!({"type": "object", "additionalProperties": self.kind(&value, comments, false)})
         } else if field.is_list() {
-            json!({"type": "array", "items": self.kind(&field.kind(), comments, false)})
+            let mut list = Map::new();
+            list.insert("type".into(), json!("array"));
+            list.insert("items".into(), self.value(field, &rules, comments, false));
+            rules.list_keywords(&mut list);
+            Value::Object(list)
         } else {
-            self.kind(&field.kind(), comments, false)
+            self.value(field, &rules, comments, false)
         };
-        describe(schema, comments.of_field(field))
+        let examples = comments.examples_of(field);
+        let mut keywords = described(comments.of_field(field));
+        let behavior = Behavior::of(field);
+        if behavior.read_only() {
+            keywords.insert("readOnly".into(), Value::Bool(true));
+        }
+        if behavior.input_only {
+            keywords.insert("writeOnly".into(), Value::Bool(true));
+        }
+        if behavior.immutable {
+            keywords.insert("x-immutable".into(), Value::Bool(true));
+        }
+        if let Some(first) = examples.first() {
+            match self.version {
+                Version::V3_1 => keywords.insert("examples".into(), Value::Array(examples.clone())),
+                Version::V3_0 => keywords.insert("example".into(), first.clone()),
+            };
+        }
+        annotate(schema, keywords, self.version)
     }
 
     /// One value of the field (no list), enums inline: for parameters.
     pub fn scalar_field(&mut self, field: &FieldDescriptor, comments: &mut Comments) -> Value {
-        self.kind(&field.kind(), comments, true)
+        let rules = Rules::of(field);
+        let mut schema = self.value(field, &rules, comments, true);
+        if let Some(first) = comments.examples_of(field).first() {
+            schema["example"] = first.clone();
+        }
+        schema
+    }
+
+    /// One value of the field with its rules: bounds on texts and numbers,
+    /// and enums without their zero value where that is refused.
+    fn value(
+        &mut self,
+        field: &FieldDescriptor,
+        rules: &Rules,
+        comments: &mut Comments,
+        inline_enums: bool,
+    ) -> Value {
+        let kind = field.kind();
+        match &kind {
+            Kind::String => {
+                let mut schema = Map::new();
+                schema.insert("type".into(), json!("string"));
+                rules.text_keywords(&mut schema);
+                Value::Object(schema)
+            }
+            Kind::Enum(enum_desc) if rules.defined_only() => {
+                let mut schema = self.enumeration(enum_desc, comments, true);
+                let zero = if self.json.enums_as_numbers() {
+                    json!(0)
+                } else {
+                    enum_desc
+                        .get_value(0)
+                        .map_or(Value::Null, |v| json!(v.name()))
+                };
+                if let Some(values) = schema.get_mut("enum").and_then(Value::as_array_mut) {
+                    values.retain(|v| *v != zero);
+                }
+                schema
+            }
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+                let (min, max) = bounds(rules, i32::MIN.into(), i32::MAX.into());
+                json!({"type": "integer", "format": "int32", "minimum": min, "maximum": max})
+            }
+            Kind::Uint32 | Kind::Fixed32 => {
+                let (min, max) = bounds(rules, 0, u32::MAX.into());
+                json!({"type": "integer", "format": "int64", "minimum": min, "maximum": max})
+            }
+            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+                // A decimal string, as proto3 JSON writes 64-bit integers;
+                // a range can only be shown as a pattern (18 digits keep it
+                // inside the type).
+                let pattern = if rules.min().is_some_and(|min| min >= 0) {
+                    "^[0-9]{1,18}$"
+                } else {
+                    "^-?[0-9]{1,18}$"
+                };
+                json!({"type": "string", "format": "int64", "pattern": pattern})
+            }
+            _ => self.kind(&kind, comments, inline_enums),
+        }
     }
 
     fn kind(&mut self, kind: &Kind, comments: &mut Comments, inline_enums: bool) -> Value {
@@ -237,11 +371,19 @@ impl<'a> Schemas<'a> {
         }
         let name = enum_desc.full_name().to_owned();
         if !self.components.contains_key(&name) {
-            let schema = describe(schema, comments.of_enum(enum_desc));
+            let schema = annotate(schema, described(comments.of_enum(enum_desc)), self.version);
             self.components.insert(name.clone(), schema);
         }
         reference(&name)
     }
+}
+
+/// An integer field's range: its rules within its type's.
+fn bounds(rules: &Rules, lowest: i64, highest: i64) -> (i64, i64) {
+    (
+        rules.min().map_or(lowest, |min| min.max(lowest)),
+        rules.max().map_or(highest, |max| max.min(highest)),
+    )
 }
 
 #[cfg(test)]
@@ -256,11 +398,25 @@ mod tests {
     }
 
     #[test]
-    fn references_with_descriptions_use_all_of() {
-        let described = describe(reference("X"), Some("why".to_owned()));
-        assert_eq!(described["allOf"][0]["$ref"], "#/components/schemas/X");
-        assert_eq!(described["description"], "why");
-        let inline = describe(json!({"type": "string"}), Some("d".to_owned()));
-        assert_eq!(inline, json!({"type": "string", "description": "d"}));
+    fn references_with_descriptions_use_all_of_in_3_0_only() {
+        let why = || described(Some("why".to_owned()));
+        let wrapped = annotate(reference("X"), why(), Version::V3_0);
+        assert_eq!(wrapped["allOf"][0]["$ref"], "#/components/schemas/X");
+        assert_eq!(wrapped["description"], "why");
+        let sibling = annotate(reference("X"), why(), Version::V3_1);
+        assert_eq!(sibling["$ref"], "#/components/schemas/X");
+        assert_eq!(sibling["description"], "why");
+        let inline = annotate(json!({"type": "string"}), why(), Version::V3_0);
+        assert_eq!(inline, json!({"type": "string", "description": "why"}));
+    }
+
+    #[test]
+    fn wrappers_are_nullable_in_each_version() {
+        let string = || json!({"type": "string"});
+        assert_eq!(nullable(Version::V3_0, string())["nullable"], true);
+        assert_eq!(
+            nullable(Version::V3_1, string())["type"],
+            json!(["string", "null"])
+        );
     }
 }

@@ -218,7 +218,10 @@ async fn docs_and_openapi_are_served() {
     assert!(docs.text().contains("openapi.json"));
     let spec = gw.get("/openapi.json").await;
     assert_eq!(spec.status, StatusCode::OK);
-    assert_eq!(spec.json()["openapi"], "3.0.3");
+    assert_eq!(spec.json()["openapi"], "3.1.0");
+    let older = gw.get("/openapi-3.0.json").await;
+    assert_eq!(older.status, StatusCode::OK);
+    assert_eq!(older.json()["openapi"], "3.0.3");
 }
 
 #[tokio::test]

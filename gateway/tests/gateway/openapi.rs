@@ -131,8 +131,9 @@ async fn the_shapes_document_is_valid_and_complete() {
     if let Some(shown) = docs_page_operations(&answer.body) {
         assert_eq!(shown, build(SHAPES_SET).routes().len() as u64);
     }
+    validate(&gw.get("/openapi-3.0.json").await.body);
     let spec = answer.json();
-    assert_eq!(spec["openapi"], "3.0.3");
+    assert_eq!(spec["openapi"], "3.1.0");
     assert_lists_every_route(&spec, &build(SHAPES_SET).routes());
 
     let get_item = operation(&spec, "/v1/items/{item_id}", "get");
@@ -178,10 +179,14 @@ async fn the_shapes_document_is_valid_and_complete() {
         "maps have no query form"
     );
 
-    // Bodies: a field, or everything the path leaves.
-    let patch = operation(&spec, "/v1/items/{item.id}", "patch");
+    // Bodies: a field, or everything the path leaves. `{item.id}` shares
+    // the path item of `{item_id}`, under its name; a partial update's body
+    // is the resource inline, nothing required.
+    let patch = operation(&spec, "/v1/items/{item_id}", "patch");
+    assert_eq!(parameter(patch, "item_id").unwrap()["in"], "path");
     let body = &patch["requestBody"]["content"]["application/json"]["schema"];
-    assert!(body.to_string().contains("gwtest.shapes.v1.Item"), "{body}");
+    assert!(body["properties"]["title"].is_object(), "{body}");
+    assert!(body.get("required").is_none(), "{body}");
     let put = operation(&spec, "/v1/echo/{path_value}/all", "put");
     let body = &put["requestBody"]["content"]["application/json"]["schema"];
     assert!(body["properties"].get("path_value").is_none(), "{body}");
@@ -284,5 +289,116 @@ async fn bazaar_contracts_are_routed_and_documented() {
             .as_str()
             .unwrap()
             .contains("FAILED_PRECONDITION")
+    );
+}
+
+/// The field annotations of Bazaar's protos reach the document: required
+/// and read-only fields, bounds, formats, examples, one path item per
+/// template shape, bearer security by each method's access, and the error
+/// body's detail shapes.
+#[tokio::test]
+async fn bazaar_field_rules_and_access_are_documented() {
+    let gateway = Gateway::build(&config(), &sidecar()).expect("Bazaar's contracts build");
+    validate(gateway.openapi_3_0_json());
+    let spec: Value = serde_json::from_slice(gateway.openapi_json()).expect("JSON");
+    let schemas = &spec["components"]["schemas"];
+
+    let paths: Vec<&String> = spec["paths"].as_object().unwrap().keys().collect();
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.contains("{product.id}") || p.contains("{user.id}")),
+        "{paths:?}"
+    );
+    let product_item = &spec["paths"]["/v1/products/{product_id}"];
+    for method in ["get", "patch", "delete"] {
+        assert!(
+            product_item[method].is_object(),
+            "{method} joins the one path item"
+        );
+    }
+    assert_eq!(
+        parameter(&product_item["patch"], "product_id").unwrap()["schema"]["format"],
+        "uuid"
+    );
+
+    let register = &schemas["bazaar.user.v1.RegisterRequest"];
+    assert_eq!(
+        register["required"],
+        serde_json::json!(["email", "password", "display_name"])
+    );
+    assert_eq!(register["properties"]["password"]["minLength"], 8);
+    assert_eq!(register["properties"]["password"]["maxLength"], 128);
+    assert_eq!(register["properties"]["password"]["writeOnly"], true);
+    assert_eq!(register["properties"]["email"]["format"], "email");
+    assert_eq!(
+        register["properties"]["email"]["examples"][0],
+        "ada@example.com"
+    );
+    let product = &schemas["bazaar.product.v1.Product"];
+    assert_eq!(product["properties"]["id"]["readOnly"], true);
+    assert_eq!(product["properties"]["create_time"]["readOnly"], true);
+    assert_eq!(product["properties"]["sku"]["pattern"], "^[A-Z0-9-]+$");
+    let money = &schemas["bazaar.common.v1.Money"];
+    assert!(
+        money["properties"]["currency_code"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&"EUR".into())
+    );
+    let line = &schemas["bazaar.order.v1.PlaceOrderRequest.LineItem"];
+    assert_eq!(line["properties"]["quantity"]["minimum"], 1);
+    assert_eq!(line["properties"]["quantity"]["maximum"], 1000);
+    let user = &schemas["bazaar.user.v1.User"];
+    let roles = user["properties"]["roles"]["items"]["enum"]
+        .as_array()
+        .unwrap();
+    assert!(!roles.contains(&"ROLE_UNSPECIFIED".into()), "{roles:?}");
+
+    // A partial update requires nothing of the resource it changes.
+    let patch_body = &product_item["patch"]["requestBody"]["content"]["application/json"]["schema"];
+    assert!(patch_body.get("required").is_none(), "{patch_body}");
+    assert!(
+        product["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"sku".into())
+    );
+
+    assert_eq!(
+        spec["components"]["securitySchemes"]["bearerAuth"]["scheme"],
+        "bearer"
+    );
+    let place = operation(&spec, "/v1/orders", "post");
+    assert_eq!(place["security"], serde_json::json!([{"bearerAuth": []}]));
+    assert!(place["responses"]["401"].is_object());
+    let create = operation(&spec, "/v1/products", "post");
+    assert!(create["responses"]["403"].is_object());
+    assert_eq!(create["x-required-role"], "admin");
+    for public in [
+        ("/v1/products", "get"),
+        ("/v1/users", "post"),
+        ("/v1/sessions", "post"),
+    ] {
+        assert!(
+            operation(&spec, public.0, public.1)
+                .get("security")
+                .is_none(),
+            "{public:?}"
+        );
+    }
+
+    let details = &schemas["google.rpc.Status"]["properties"]["details"]["items"]["anyOf"];
+    let bad_request = details
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|shape| {
+            shape["properties"]["@type"]["enum"][0] == "type.googleapis.com/google.rpc.BadRequest"
+        })
+        .expect("BadRequest is documented");
+    assert!(
+        bad_request["properties"]["field_violations"].is_object(),
+        "{bad_request}"
     );
 }
