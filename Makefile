@@ -39,14 +39,20 @@ else
 	$(CARGO) test --workspace --no-fail-fast
 endif
 
-## lint: formatting, clippy with warnings as errors, and buf lint of the contracts
-lint: proto-lint
+## lint: formatting, clippy with warnings as errors, buf lint of the contracts and buf breaking against main's
+lint: proto-lint proto-breaking
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 proto-lint: tools
 	$(TOOLS)/buf lint
 	$(TOOLS)/buf format --diff --exit-code
+
+## proto-breaking: buf breaking of proto/ against main's protos (else origin/main, else HEAD), then a self-test that buf catches a deliberate break in a copy
+# Another reference: make proto-breaking PROTO_BREAKING_AGAINST='.git#tag=v1.0.0'
+.PHONY: proto-breaking
+proto-breaking: tools
+	@scripts/proto-breaking-check.sh
 
 ## fmt: format the Rust and proto sources in place
 fmt: tools
