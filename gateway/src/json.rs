@@ -20,6 +20,7 @@ pub struct Json {
     de: DeserializeOptions,
     proto_names: bool,
     enums_as_numbers: bool,
+    denies_unknown_fields: bool,
     pool: DescriptorPool,
     rpc_status: Option<MessageDescriptor>,
 }
@@ -35,6 +36,7 @@ impl Json {
             de: DeserializeOptions::new().deny_unknown_fields(!config.discard_unknown_fields),
             proto_names,
             enums_as_numbers: config.enums_as_numbers,
+            denies_unknown_fields: !config.discard_unknown_fields,
             pool: pool.clone(),
             rpc_status: pool.get_message_by_name(RPC_STATUS),
         }
@@ -47,6 +49,11 @@ impl Json {
 
     pub fn enums_as_numbers(&self) -> bool {
         self.enums_as_numbers
+    }
+
+    /// Whether a request with a field its message lacks is refused (400).
+    pub fn denies_unknown_fields(&self) -> bool {
+        self.denies_unknown_fields
     }
 
     pub fn field_name<'f>(&self, field: &'f FieldDescriptor) -> &'f str {

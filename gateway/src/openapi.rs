@@ -345,8 +345,9 @@ fn operation(
     }
 
     if let Some(body) = request_body(binding, schemas, comments) {
+        // An empty body is an empty message, as in grpc-gateway.
         op["requestBody"] = json!({
-            "required": true,
+            "required": false,
             "content": {"application/json": {"schema": body}},
         });
     }

@@ -4,10 +4,12 @@
 //! depth-first with backtracking, trying a literal child before `*` and `*`
 //! before `**`, so a literal segment beats a variable whatever order the
 //! rules were declared in. A path whose last segment ends in `:verb` (for a
-//! verb some template declares) is tried with the verb split off first, then
-//! whole, as grpc-gateway does, so `{id}` can still capture `a:b`; the
-//! methods allowed there (405 `Allow`, CORS) are those of the templates with
-//! the verb, as the OpenAPI document lists them.
+//! verb some template declares) is tried with the verb split off first; when
+//! a template with that verb matches it for another method, the answer is
+//! 405 with those methods (the path is that `...:verb` resource, as the
+//! OpenAPI document lists it). Only when none does is it tried whole, so
+//! `{id}` still captures `a:b` for an undeclared verb. grpc-gateway tries
+//! the whole path for every method: see the README's differences.
 
 use http::Method;
 
@@ -220,12 +222,10 @@ impl Router {
     }
 
     /// Tries the path with each declared verb split off its last segment,
-    /// then whole; leaves `segments` as matched. `allowed` gets the methods
-    /// of the templates with the verb when any matches (the path is that
-    /// `...:verb` resource, as the OpenAPI document lists it), else those
-    /// of the templates matching the whole path. The whole path is still
-    /// tried for `method` either way, so `{id}` may take `a:verb` as
-    /// grpc-gateway lets it.
+    /// then, unless a template with the verb matched for another method,
+    /// whole; leaves `segments` as matched. `allowed` gets the methods of
+    /// the templates with the verb when any matches, else those of the
+    /// templates matching the whole path.
     fn walk_variants(
         &self,
         segments: &mut Vec<&str>,
@@ -249,14 +249,11 @@ impl Router {
         } else {
             // `/:verb` has no segment to carry a verb; only the root matches.
         }
-        let mut whole = Vec::new();
-        let found = self.root.walk(segments, None, method, &mut whole);
-        *allowed = if with_verb.is_empty() {
-            whole
-        } else {
-            with_verb
-        };
-        found
+        if !with_verb.is_empty() {
+            *allowed = with_verb;
+            return None;
+        }
+        self.root.walk(segments, None, method, allowed)
     }
 }
 
@@ -304,10 +301,16 @@ mod tests {
         let (binding, segments) = found(r.find(&Method::POST, "/v1/items/a1:archive"));
         assert_eq!(binding, 1);
         assert_eq!(segments, ["v1", "items", "a1"]);
-        // Without the verb's method, the colon is part of the id.
-        let (binding, segments) = found(r.find(&Method::GET, "/v1/items/a1:archive"));
+        // Another method on the `:archive` resource is not allowed there,
+        // rather than reaching `{id}` with `a1:archive`.
+        assert_eq!(
+            r.find(&Method::GET, "/v1/items/a1:archive"),
+            Lookup::MethodNotAllowed(vec![Method::POST])
+        );
+        // A verb no template declares is part of the id.
+        let (binding, segments) = found(r.find(&Method::GET, "/v1/items/a1:other"));
         assert_eq!(binding, 0);
-        assert_eq!(segments, ["v1", "items", "a1:archive"]);
+        assert_eq!(segments, ["v1", "items", "a1:other"]);
     }
 
     #[test]

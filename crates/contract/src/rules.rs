@@ -82,7 +82,7 @@ impl Rules {
             && (r.one_of.is_empty() || r.one_of.iter().any(|v| v == text))
             && match r.format() {
                 Format::Uuid => is_uuid(text),
-                Format::Email | Format::Unspecified => true,
+                Format::Unspecified => true,
             }
     }
 

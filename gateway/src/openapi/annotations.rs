@@ -20,7 +20,6 @@ const IDENTIFIER: i32 = 8;
 
 /// `bazaar.common.v1.Format` numbers.
 const FORMAT_UUID: i32 = 1;
-const FORMAT_EMAIL: i32 = 2;
 
 /// A field's `google.api.field_behavior` values.
 #[derive(Debug, Default, Clone, Copy)]
@@ -115,14 +114,8 @@ impl Rules {
         if let Some(Value::String(pattern)) = self.get("pattern") {
             schema.insert("pattern".into(), json!(pattern));
         }
-        match self.get("format") {
-            Some(Value::EnumNumber(FORMAT_UUID)) => {
-                schema.insert("format".into(), json!("uuid"));
-            }
-            Some(Value::EnumNumber(FORMAT_EMAIL)) => {
-                schema.insert("format".into(), json!("email"));
-            }
-            _ => {}
+        if let Some(Value::EnumNumber(FORMAT_UUID)) = self.get("format") {
+            schema.insert("format".into(), json!("uuid"));
         }
         if let Some(Value::List(values)) = self.get("one_of") {
             let values: Vec<Json> = values

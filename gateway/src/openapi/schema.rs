@@ -217,6 +217,10 @@ impl<'a> Schemas<'a> {
             properties.insert(self.name_of(&field).to_owned(), schema);
         }
         let mut schema = json!({"type": "object", "properties": properties});
+        if self.json.denies_unknown_fields() {
+            // The gateway refuses fields the message lacks.
+            schema["additionalProperties"] = Value::Bool(false);
+        }
         if !required.is_empty() {
             schema["required"] = Value::Array(required);
         }
@@ -243,7 +247,11 @@ impl<'a> Schemas<'a> {
             rules.list_keywords(&mut list);
             Value::Object(list)
         } else {
-            self.value(field, &rules, comments, false)
+            let mut value = self.value(field, &rules, comments, false);
+            if Behavior::of(field).required && field.kind() == Kind::String {
+                require_text(&mut value);
+            }
+            value
         };
         let examples = comments.examples_of(field);
         let mut keywords = described(comments.of_field(field));
@@ -375,6 +383,17 @@ impl<'a> Schemas<'a> {
             self.components.insert(name.clone(), schema);
         }
         reference(&name)
+    }
+}
+
+/// A required text: proto3 cannot tell empty from unset, so it must not be
+/// empty, nor blank where surrounding blanks are dropped.
+fn require_text(schema: &mut Value) {
+    if schema["minLength"].as_u64().is_none_or(|min| min < 1) {
+        schema["minLength"] = json!(1);
+    }
+    if schema.get("x-trimmed") == Some(&Value::Bool(true)) && schema.get("pattern").is_none() {
+        schema["pattern"] = json!("\\S");
     }
 }
 

@@ -177,13 +177,14 @@ fn bad_refresh() -> Status {
     ServiceError::Unauthenticated("the refresh token is unknown, expired or revoked".into()).into()
 }
 
-/// A refresh token field: required, and refused unhashed when far longer
-/// than any we issue (43 characters), so a garbage megabyte costs nothing.
+/// A refresh token field: required, and refused unhashed when it cannot be
+/// one we issued (43 base64url characters; up to 256 allowed), so a garbage
+/// megabyte costs nothing.
 fn refresh_field(value: &str) -> Result<&str, ServiceError> {
-    let value = value.trim();
+    let base64url = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     if value.is_empty() {
         Err(ServiceError::invalid("refresh_token", "must not be empty"))
-    } else if value.len() > 256 {
+    } else if value.len() > 256 || !value.chars().all(base64url) {
         Err(ServiceError::invalid(
             "refresh_token",
             "is not a refresh token",
