@@ -20,7 +20,11 @@ use crate::{
     template::Segment,
 };
 
-use self::{annotations::Access, comments::Comments, schema::Schemas};
+use self::{
+    annotations::{Access, Behavior},
+    comments::Comments,
+    schema::Schemas,
+};
 
 pub use self::schema::Version;
 
@@ -344,10 +348,9 @@ fn operation(
         op["parameters"] = Value::Array(parameters);
     }
 
-    if let Some(body) = request_body(binding, schemas, comments) {
-        // An empty body is an empty message, as in grpc-gateway.
+    if let Some((body, required)) = request_body(binding, schemas, comments) {
         op["requestBody"] = json!({
-            "required": false,
+            "required": required,
             "content": {"application/json": {"schema": body}},
         });
     }
@@ -527,7 +530,12 @@ fn query_parameters(
         {
             continue;
         }
-        if field.is_map() {
+        // A partial update's mask is its body's keys when not given (as
+        // grpc-gateway fills it); documented, it would only invite masks
+        // that name fields the body leaves empty.
+        if field.is_map()
+            || prefix.is_empty() && field.name() == "update_mask" && is_partial_update(binding)
+        {
             continue;
         }
         let name = format!(
@@ -589,26 +597,31 @@ fn display_prefix(proto_prefix: &str, schemas: &Schemas<'_>) -> String {
         .join(".")
 }
 
+/// The request body's schema, and whether a body must be sent: an empty
+/// body is an empty message, so only one whose message requires a field.
 fn request_body(
     binding: &Binding,
     schemas: &mut Schemas<'_>,
     comments: &mut Comments,
-) -> Option<Value> {
+) -> Option<(Value, bool)> {
     match &binding.body {
         BodyRule::None => None,
-        BodyRule::Field(field) if is_partial_update(binding) => match field.kind() {
+        BodyRule::Field(field) => match field.kind() {
             // A partial update (AIP-134): the mask says what changes, so no
             // field of the resource is required here.
-            Kind::Message(resource) => {
+            Kind::Message(resource) if is_partial_update(binding) => {
                 let mut inline = schemas.message_inline(&resource, comments);
                 if let Some(object) = inline.as_object_mut() {
                     object.remove("required");
                 }
-                Some(inline)
+                Some((inline, false))
             }
-            _ => Some(schemas.field(field, comments)),
+            Kind::Message(message) => Some((
+                schemas.field(field, comments),
+                requires_a_field(&message, &[]),
+            )),
+            _ => Some((schemas.field(field, comments), false)),
         },
-        BodyRule::Field(field) => Some(schemas.field(field, comments)),
         BodyRule::Whole => {
             let input = binding.input();
             // Top-level fields the path binds are not part of the body.
@@ -618,18 +631,49 @@ fn request_body(
                 .filter(|p| p.fields.len() == 1)
                 .map(|p| p.name.as_str())
                 .collect();
+            let required = requires_a_field(&input, &bound);
             if bound.is_empty() {
-                return Some(schemas.message_ref(&input, comments));
+                return Some((schemas.message_ref(&input, comments), required));
             }
             let mut inline = schemas.message_inline(&input, comments);
+            let names: Vec<String> = input
+                .fields()
+                .filter(|f| bound.contains(&f.name()))
+                .map(|f| schemas.name_of(&f).to_owned())
+                .collect();
             if let Some(properties) = inline.get_mut("properties").and_then(Value::as_object_mut) {
-                for field in input.fields().filter(|f| bound.contains(&f.name())) {
-                    properties.remove(schemas.name_of(&field));
+                for name in &names {
+                    properties.remove(name);
                 }
             }
-            Some(inline)
+            if let Some(object) = inline.as_object_mut() {
+                let left: Vec<Value> = object
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .map(|list| {
+                        list.iter()
+                            .filter(|v| !names.iter().any(|n| v.as_str() == Some(n)))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if left.is_empty() {
+                    object.remove("required");
+                } else {
+                    object.insert("required".into(), Value::Array(left));
+                }
+            }
+            Some((inline, required))
         }
     }
+}
+
+/// Whether the message has a required field the body must carry.
+fn requires_a_field(message: &MessageDescriptor, except: &[&str]) -> bool {
+    message.fields().any(|field| {
+        let behavior = Behavior::of(&field);
+        behavior.required && !behavior.read_only() && !except.contains(&field.name())
+    })
 }
 
 /// Whether the request carries an `update_mask` (AIP-134).

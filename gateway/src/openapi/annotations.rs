@@ -98,6 +98,19 @@ impl Rules {
         self.integer("max")
     }
 
+    /// Whether the field's empty value (what `null` sets) meets the rules;
+    /// a pattern is taken to refuse it.
+    pub fn allow_empty(&self) -> bool {
+        let positive = |name: &str| self.integer(name).is_some_and(|n| n > 0);
+        !positive("min_len")
+            && !positive("min_items")
+            && !positive("min")
+            && self.max().is_none_or(|max| max >= 0)
+            && self.get("pattern").is_none()
+            && self.get("one_of").is_none()
+            && !self.defined_only()
+    }
+
     /// Whether the zero value of an enum is refused.
     pub fn defined_only(&self) -> bool {
         matches!(self.get("defined_only"), Some(Value::Bool(true)))

@@ -256,6 +256,14 @@ impl<'a> Schemas<'a> {
         let examples = comments.examples_of(field);
         let mut keywords = described(comments.of_field(field));
         let behavior = Behavior::of(field);
+        // JSON `null` is accepted for any field and means its empty value
+        // (unset, or cleared by a partial update), so a field whose empty
+        // value is fine admits it.
+        let schema = if behavior.required || behavior.read_only() || !rules.allow_empty() {
+            schema
+        } else {
+            or_null(schema, self.version)
+        };
         if behavior.read_only() {
             keywords.insert("readOnly".into(), Value::Bool(true));
         }
@@ -383,6 +391,38 @@ impl<'a> Schemas<'a> {
             self.components.insert(name.clone(), schema);
         }
         reference(&name)
+    }
+}
+
+/// The schema, or `null`.
+fn or_null(schema: Value, version: Version) -> Value {
+    match (version, schema) {
+        (_, Value::Object(map)) if map.is_empty() => Value::Object(map),
+        (Version::V3_1, Value::Object(mut map)) if !map.contains_key("$ref") => {
+            match map.get("type").cloned() {
+                Some(Value::String(kind)) => {
+                    map.insert("type".into(), json!([kind, "null"]));
+                }
+                Some(Value::Array(mut kinds)) => {
+                    if !kinds.contains(&json!("null")) {
+                        kinds.push(json!("null"));
+                    }
+                    map.insert("type".into(), Value::Array(kinds));
+                }
+                _ => return json!({"anyOf": [Value::Object(map), {"type": "null"}]}),
+            }
+            // An enum lists its values; `null` must be one of them too.
+            if let Some(Value::Array(values)) = map.get_mut("enum") {
+                values.push(Value::Null);
+            }
+            Value::Object(map)
+        }
+        (Version::V3_1, other) => json!({"anyOf": [other, {"type": "null"}]}),
+        (Version::V3_0, Value::Object(mut map)) if !map.contains_key("$ref") => {
+            map.insert("nullable".into(), Value::Bool(true));
+            Value::Object(map)
+        }
+        (Version::V3_0, other) => json!({"allOf": [other], "nullable": true}),
     }
 }
 
