@@ -78,7 +78,9 @@ async fn the_binary_fronts_a_foreign_service() {
     let set = descriptor_file(LIBRARY_SET);
     let mut child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_bazaar-gateway"))
-            .args(["--listen", "127.0.0.1:0", "--descriptor-set"])
+            // Port 0 for the admin port too: the default may be taken.
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .arg("--descriptor-set")
             .arg(set.path())
             .args(["--route", &format!("{LIBRARY}={}", upstream.url())])
             // A service outside the mesh policy: plaintext, as behind a sidecar.

@@ -101,6 +101,8 @@ async fn a_key_rotation_rejects_no_token() {
         let mut product_config = bazaar_product::config::Config::default();
         product_config.shared.database = product_db.config.clone();
         product_config.shared.mesh = mesh().config();
+        // No admin port: its default (51052) may be taken on this machine.
+        product_config.shared.server.admin_listen = None;
         product_config.shared.auth.jwks_url = Some(format!("http://{addr}"));
         product_config.settings.seed_catalog = false;
         let product = Spawned::start_in_mesh("product", |listener, shutdown| {
