@@ -6,7 +6,7 @@ TOOLS := $(CURDIR)/.tools
 # telemetry need that); plain `cargo test` is the fallback.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build run run-postgres run-observe test lint fmt tools proto-lint clean chart-test chart-tools chart-files istio image image-tools observability-check observability-tools
+.PHONY: all build run run-postgres run-observe test lint fmt tools proto-lint clean chart-test chart-tools chart-files istio image image-tools observability-check observability-tools fuzz
 
 all: lint test
 
@@ -99,6 +99,28 @@ observability-check: observability-tools
 ## observability-tools: install promtool (Debian's prometheus package, as root) and the YAML parser the check uses
 observability-tools:
 	@scripts/tools.sh prometheus istio-models
+
+## fuzz: run each gateway fuzz target (gateway/fuzz/) for FUZZ_MINUTES minutes (default 10), one after another, on nightly; crashes land in gateway/fuzz/artifacts/<target>/
+# Not part of `test`. One target: make fuzz FUZZ_TARGETS=route. New inputs go
+# to gateway/fuzz/corpus-grown/ (git-ignored); the seeds in corpus/ stay as
+# committed. With -jobs=1 libFuzzer runs one worker process and logs to
+# fuzz-0.log, kept as gateway/fuzz/<target>.log (git-ignored). The fuzz package is its own workspace: its lock file starts as a
+# copy of the workspace's, so it builds with the same versions.
+FUZZ_MINUTES ?= 10
+FUZZ_TARGETS ?= template route query json
+FUZZ_TARGET_DIR ?= $(HOME)/.cache/bazaar/fuzz-target
+fuzz:
+	@scripts/tools.sh cargo-fuzz
+	@[ -f gateway/fuzz/Cargo.lock ] || cp Cargo.lock gateway/fuzz/Cargo.lock
+	@cd gateway/fuzz && for target in $(FUZZ_TARGETS); do \
+		mkdir -p corpus-grown/$$target; \
+		PATH="$(TOOLS)/bin:$$PATH" $(CARGO) +nightly fuzz run --fuzz-dir . \
+			--target-dir "$(FUZZ_TARGET_DIR)" $$target corpus-grown/$$target corpus/$$target \
+			-- -max_total_time=$$(( $(FUZZ_MINUTES) * 60 )) -jobs=1; \
+		status=$$?; mv -f fuzz-0.log $$target.log 2>/dev/null; \
+		tail -n 3 $$target.log; echo "fuzz $$target: exit $$status, log gateway/fuzz/$$target.log"; \
+		[ $$status = 0 ] || exit $$status; \
+	done
 
 clean:
 	$(CARGO) clean
