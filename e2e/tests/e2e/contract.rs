@@ -24,7 +24,10 @@ fn workspace(path: &str) -> String {
 
 fn schemathesis(url: &str, token: &str) -> Run {
     let program = tool("schemathesis", "venv-schemathesis/bin/schemathesis");
+    // It keeps a cache of what it found in its working directory.
+    let scratch = tempfile::tempdir().expect("a scratch directory");
     Command::new("timeout")
+        .current_dir(scratch.path())
         .arg(MAX_SECONDS)
         .arg(program)
         .arg("--config-file")
