@@ -11,6 +11,7 @@ pub mod drives;
 pub mod events;
 pub mod grpc;
 pub mod metrics;
+pub mod outbox;
 pub mod recovery;
 pub mod saga;
 pub mod store;

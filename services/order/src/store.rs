@@ -30,7 +30,7 @@ pub struct NewOrder<'a> {
 }
 
 /// What a transition changes besides the state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Change {
     pub failure_reason: Option<String>,
     pub failure_kind: Option<FailureKind>,

@@ -13,7 +13,10 @@ use bazaar_runtime::{
 use sqlx::{AnyConnection, Row, any::AnyRow, migrate::Migrator};
 
 use super::{Change, Created, NewOrder, OrderStore, Unfinished};
-use crate::domain::{FailureKind, LineItem, Order, OrderId, PageToken, SagaState};
+use crate::{
+    domain::{FailureKind, LineItem, Order, OrderId, PageToken, SagaState},
+    outbox::{self, OutboxEvent},
+};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -165,6 +168,59 @@ fn moved(order: &Order, to: SagaState, change: Change, now: i64) -> Order {
     moved
 }
 
+/// Writes `event` into the outbox inside the transaction of its change.
+async fn write_event(tx: &mut AnyConnection, event: &OutboxEvent) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO order_outbox (event_id, order_id, subject, payload, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&event.event_id)
+    .bind(&event.order_id)
+    .bind(event.subject)
+    .bind(event.payload.clone())
+    .bind(event.created_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// An outbox row as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub event_id: String,
+    pub order_id: String,
+    pub subject: String,
+    pub payload: Vec<u8>,
+    pub created_at: i64,
+    /// When the broker acknowledged it; `None` while pending.
+    pub sent_at: Option<i64>,
+}
+
+impl SqlOrderStore {
+    /// Every event of one order, in the order they happened.
+    pub async fn events_of(&self, order_id: OrderId) -> Result<Vec<StoredEvent>, ServiceError> {
+        let rows = sqlx::query(
+            "SELECT event_id, order_id, subject, payload, created_at, sent_at \
+             FROM order_outbox WHERE order_id = $1 ORDER BY created_at, event_id",
+        )
+        .bind(order_id.to_string())
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredEvent {
+                    event_id: row.try_get("event_id")?,
+                    order_id: row.try_get("order_id")?,
+                    subject: row.try_get("subject")?,
+                    payload: row.try_get("payload")?,
+                    created_at: row.try_get("created_at")?,
+                    sent_at: row.try_get("sent_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
 impl OrderStore for SqlOrderStore {
     async fn create(&self, order: NewOrder<'_>) -> Result<Created, ServiceError> {
         let now = now_micros();
@@ -210,8 +266,7 @@ impl OrderStore for SqlOrderStore {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
-        Ok(Created::New(Order {
+        let created = Order {
             id: order.id,
             customer_id: order.customer_id.to_owned(),
             idempotency_key: order.idempotency_key.to_owned(),
@@ -233,7 +288,12 @@ impl OrderStore for SqlOrderStore {
             payment_id: None,
             created_at: now,
             updated_at: now,
-        }))
+        };
+        if let Some(event) = outbox::announcing(&created, now) {
+            write_event(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(Created::New(created))
     }
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, ServiceError> {
@@ -272,16 +332,19 @@ impl OrderStore for SqlOrderStore {
         .bind(order.id.to_string())
         .bind(order.state.as_str())
         .bind(change.failure_kind.map(FailureKind::as_str));
-        let Some((lines, _)) = &change.priced else {
+        let after = moved(order, to, change.clone(), now);
+        let event = outbox::announcing(&after, now);
+        let lines = change.priced.as_ref().map(|(lines, _)| lines);
+        if lines.is_none() && event.is_none() {
             // A lone statement needs no transaction around it.
             let moved_rows = update.execute(self.db.pool()).await?.rows_affected();
-            return Ok((moved_rows == 1).then(|| moved(order, to, change, now)));
-        };
+            return Ok((moved_rows == 1).then_some(after));
+        }
         let mut tx = self.db.begin_write().await?;
         if update.execute(&mut *tx).await?.rows_affected() == 0 {
             return Ok(None);
         }
-        for (position, (name, price)) in lines.iter().enumerate() {
+        for (position, (name, price)) in lines.into_iter().flatten().enumerate() {
             sqlx::query(
                 "UPDATE order_items SET product_name = $1, unit_price_minor = $2 \
                  WHERE order_id = $3 AND position = $4",
@@ -293,8 +356,12 @@ impl OrderStore for SqlOrderStore {
             .execute(&mut *tx)
             .await?;
         }
+        // The event commits with the change it announces, or neither does.
+        if let Some(event) = &event {
+            write_event(&mut tx, event).await?;
+        }
         tx.commit().await?;
-        Ok(Some(moved(order, to, change, now)))
+        Ok(Some(after))
     }
 
     async fn claim_stranded(

@@ -6,6 +6,7 @@ mod access;
 mod checkout;
 mod detached;
 mod metrics;
+mod outbox;
 mod recovery;
 mod resilience;
 mod support;

@@ -1,0 +1,148 @@
+//! The transactional outbox: every saga outcome writes exactly the events
+//! it should, in order, in the transaction of the change they announce.
+
+use bazaar_order::{
+    outbox,
+    store::sql::{MIGRATIONS, SqlOrderStore},
+};
+use bazaar_proto::order::v1::{
+    CancelOrderRequest, OrderConfirmed, OrderFailed, OrderPlaced, ShipOrderRequest,
+};
+use bazaar_runtime::{
+    auth::Role,
+    db::{Backend, Database},
+};
+use prost::Message;
+
+use crate::support::{Shop, as_user, backends, place, test_cards};
+
+async fn store(shop: &Shop) -> SqlOrderStore {
+    let db = Database::connect(&shop.order_config.shared.database, MIGRATIONS)
+        .await
+        .expect("the order database");
+    SqlOrderStore::new(db)
+}
+
+async fn subjects(store: &SqlOrderStore, order_id: &str) -> Vec<String> {
+    store
+        .events_of(order_id.parse().expect("an order id"))
+        .await
+        .expect("read the outbox")
+        .into_iter()
+        .map(|event| event.subject)
+        .collect()
+}
+
+async fn every_outcome_writes_its_events_in_order(backend: Backend) {
+    let shop = Shop::open(backend).await;
+    let mug = shop.stock("MUG-EV", 1250, 10).await;
+    let ada = shop.token("ada", Role::Customer);
+    let admin = shop.token("boss", Role::Admin);
+    let mut orders = shop.orders().await;
+    let outbox = store(&shop).await;
+
+    let confirmed = orders
+        .place_order(as_user(
+            place("ev-ok", &[(&mug, 2)], test_cards::APPROVED),
+            &ada,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    let confirmed = shop.settled(&confirmed.id).await;
+    let declined = orders
+        .place_order(as_user(
+            place("ev-declined", &[(&mug, 1)], test_cards::INSUFFICIENT_FUNDS),
+            &ada,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    let declined = shop.settled(&declined.id).await;
+    let cancelled = orders
+        .place_order(as_user(
+            place("ev-cancel", &[(&mug, 1)], test_cards::APPROVED),
+            &ada,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    shop.settled(&cancelled.id).await;
+    orders
+        .cancel_order(as_user(
+            CancelOrderRequest {
+                order_id: cancelled.id.clone(),
+                reason: "changed my mind".into(),
+            },
+            &ada,
+        ))
+        .await
+        .unwrap();
+    let cancelled = shop.settled(&cancelled.id).await;
+    orders
+        .ship_order(as_user(
+            ShipOrderRequest {
+                order_id: confirmed.id.clone(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        subjects(&outbox, &confirmed.id).await,
+        [outbox::PLACED, outbox::CONFIRMED, outbox::SHIPPED]
+    );
+    assert_eq!(
+        subjects(&outbox, &declined.id).await,
+        [outbox::PLACED, outbox::FAILED]
+    );
+    assert_eq!(
+        subjects(&outbox, &cancelled.id).await,
+        [outbox::PLACED, outbox::CONFIRMED, outbox::CANCELLED]
+    );
+
+    // The payloads are the events, with one id each, the metadata filled.
+    let events = outbox
+        .events_of(confirmed.id.parse().unwrap())
+        .await
+        .unwrap();
+    let placed = OrderPlaced::decode(&*events[0].payload).unwrap();
+    let meta = placed.metadata.unwrap();
+    assert_eq!(meta.event_id, events[0].event_id);
+    assert_eq!(meta.order_id, confirmed.id);
+    assert_eq!(meta.customer_id, confirmed.customer_id);
+    assert_eq!(meta.schema_version, outbox::SCHEMA_VERSION);
+    assert_eq!(placed.items[0].quantity, 2);
+    let paid = OrderConfirmed::decode(&*events[1].payload).unwrap();
+    assert_eq!(paid.total.unwrap().amount_minor, 2500);
+    assert_eq!(paid.payment_id, confirmed.payment_id);
+    assert_eq!(paid.items[0].product_name, mug.name);
+    assert!(
+        events.iter().all(|e| e.sent_at.is_none()),
+        "nothing sent yet"
+    );
+    let ids: std::collections::HashSet<_> = events.iter().map(|e| &e.event_id).collect();
+    assert_eq!(ids.len(), events.len(), "one id per event");
+
+    let failed = outbox
+        .events_of(declined.id.parse().unwrap())
+        .await
+        .unwrap();
+    let failed = OrderFailed::decode(&*failed[1].payload).unwrap();
+    assert_eq!(failed.reason, "payment_declined");
+    shop.close().await;
+}
+
+#[tokio::test]
+async fn every_saga_outcome_writes_exactly_its_events_in_order() {
+    for backend in backends() {
+        every_outcome_writes_its_events_in_order(backend).await;
+    }
+}
