@@ -20,6 +20,7 @@ pub struct Settings {
     pub payment: ClientConfig,
     pub saga: SagaConfig,
     pub watch: WatchConfig,
+    pub events: EventsConfig,
 }
 
 impl bazaar_runtime::service::Settings for Settings {
@@ -34,6 +35,7 @@ impl Default for Settings {
             payment: ClientConfig::for_url("http://127.0.0.1:50054"),
             saga: SagaConfig::default(),
             watch: WatchConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }
@@ -89,6 +91,51 @@ impl Default for WatchConfig {
             total: 1000,
             max_lifetime: Duration::from_secs(600),
             replica_poll: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The `[events]` section: where the outbox relay publishes order events.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventsConfig {
+    /// The NATS server (`nats://127.0.0.1:4222`). Unset, the relay is off and
+    /// events wait in the outbox.
+    pub nats_url: Option<String>,
+    /// The JetStream stream the events go to; created when missing.
+    pub stream: String,
+    /// Events are published on `<subject_prefix>.<Event>`, e.g.
+    /// `bazaar.order.v1.OrderConfirmed`; the stream takes
+    /// `<subject_prefix>.>`.
+    pub subject_prefix: String,
+    /// How long the stream keeps an event.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// How long the broker remembers an event id, dropping a republished
+    /// copy (after a relay crash between publishing and marking sent).
+    #[serde(with = "humantime_serde")]
+    pub duplicate_window: Duration,
+    /// Events per publish batch.
+    pub batch: u32,
+    /// How often an idle relay looks for new events.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Sent events leave the outbox after this.
+    #[serde(with = "humantime_serde")]
+    pub prune_after: Duration,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            nats_url: None,
+            stream: "BAZAAR_ORDER_EVENTS".to_owned(),
+            subject_prefix: "bazaar.order.v1".to_owned(),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            duplicate_window: Duration::from_secs(600),
+            batch: 256,
+            poll_interval: Duration::from_millis(100),
+            prune_after: Duration::from_secs(3600),
         }
     }
 }

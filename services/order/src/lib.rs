@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod outbox;
 pub mod recovery;
+pub mod relay;
 pub mod saga;
 pub mod store;
 pub mod watches;
@@ -69,6 +70,8 @@ pub(crate) async fn serve(
             draining.shutdown(grace).await;
         }
     });
+    let (relaying, events_config) = (Arc::clone(saga.store()), config.settings.events.clone());
+    app.spawn(move |stopped| relay::run(relaying, events_config, stopped));
     let watches = Watches::new(config.settings.watch);
     let (feeding, events, store) = (
         Arc::clone(&watches),

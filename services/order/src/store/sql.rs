@@ -196,28 +196,73 @@ pub struct StoredEvent {
     pub sent_at: Option<i64>,
 }
 
+fn stored_event(row: &AnyRow) -> Result<StoredEvent, ServiceError> {
+    Ok(StoredEvent {
+        event_id: row.try_get("event_id")?,
+        order_id: row.try_get("order_id")?,
+        subject: row.try_get("subject")?,
+        payload: row.try_get("payload")?,
+        created_at: row.try_get("created_at")?,
+        sent_at: row.try_get("sent_at")?,
+    })
+}
+
+macro_rules! select_events {
+    ($rest:literal) => {
+        concat!(
+            "SELECT event_id, order_id, subject, payload, created_at, sent_at \
+             FROM order_outbox ",
+            $rest
+        )
+    };
+}
+
 impl SqlOrderStore {
     /// Every event of one order, in the order they happened.
     pub async fn events_of(&self, order_id: OrderId) -> Result<Vec<StoredEvent>, ServiceError> {
-        let rows = sqlx::query(
-            "SELECT event_id, order_id, subject, payload, created_at, sent_at \
-             FROM order_outbox WHERE order_id = $1 ORDER BY created_at, event_id",
-        )
+        let rows = sqlx::query(select_events!(
+            "WHERE order_id = $1 ORDER BY created_at, event_id"
+        ))
         .bind(order_id.to_string())
         .fetch_all(self.db.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredEvent {
-                    event_id: row.try_get("event_id")?,
-                    order_id: row.try_get("order_id")?,
-                    subject: row.try_get("subject")?,
-                    payload: row.try_get("payload")?,
-                    created_at: row.try_get("created_at")?,
-                    sent_at: row.try_get("sent_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(stored_event).collect()
+    }
+
+    /// The oldest `limit` events not sent yet, in the order they happened.
+    pub async fn pending_events(&self, limit: u32) -> Result<Vec<StoredEvent>, ServiceError> {
+        let rows = sqlx::query(select_events!(
+            "WHERE sent_at IS NULL ORDER BY created_at, event_id LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(stored_event).collect()
+    }
+
+    /// Marks events the broker acknowledged, in one transaction.
+    pub async fn mark_sent(&self, event_ids: &[String], at: i64) -> Result<(), ServiceError> {
+        let mut tx = self.db.begin_write().await?;
+        for id in event_ids {
+            sqlx::query("UPDATE order_outbox SET sent_at = $1 WHERE event_id = $2")
+                .bind(at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes events sent before `before`; how many.
+    pub async fn prune_sent(&self, before: i64) -> Result<u64, ServiceError> {
+        Ok(
+            sqlx::query("DELETE FROM order_outbox WHERE sent_at IS NOT NULL AND sent_at < $1")
+                .bind(before)
+                .execute(self.db.pool())
+                .await?
+                .rows_affected(),
+        )
     }
 }
 

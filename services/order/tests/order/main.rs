@@ -5,6 +5,7 @@
 mod access;
 mod checkout;
 mod detached;
+mod events;
 mod metrics;
 mod outbox;
 mod recovery;

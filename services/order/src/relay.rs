@@ -1,0 +1,175 @@
+//! The outbox relay: publishes pending order events to NATS JetStream in the
+//! order they happened, each with its event id as `Nats-Msg-Id` (the broker
+//! drops a copy it has seen within the duplicate window), then marks them
+//! sent, and prunes sent ones later. A crash between publishing and marking
+//! republishes at most one batch, which the broker deduplicates; consumers
+//! are idempotent by event id for the rest.
+
+use std::{sync::Arc, time::Duration};
+
+use async_nats::{
+    HeaderMap,
+    jetstream::{self, context::PublishAckFuture, stream},
+};
+use bazaar_runtime::db::now_micros;
+use tokio::sync::watch;
+
+use crate::{
+    config::EventsConfig,
+    store::sql::{SqlOrderStore, StoredEvent},
+};
+
+/// Waits between attempts while the broker cannot be reached.
+const BACKOFF: Duration = Duration::from_secs(1);
+
+/// Runs until `stop`; does nothing without `events.nats_url`.
+pub async fn run(store: Arc<SqlOrderStore>, config: EventsConfig, mut stop: watch::Receiver<bool>) {
+    let Some(url) = config.nats_url.clone() else {
+        return;
+    };
+    let client = loop {
+        match async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(&url)
+            .await
+        {
+            Ok(client) => break client,
+            Err(error) => {
+                tracing::warn!(%error, %url, "cannot connect to NATS; order events wait in the outbox");
+                if pause(&mut stop, BACKOFF).await {
+                    return;
+                }
+            }
+        }
+    };
+    let relay = Relay::new(store, client, config);
+    while !relay.ensure_stream().await {
+        if pause(&mut stop, BACKOFF).await {
+            return;
+        }
+    }
+    let mut last_prune = now_micros();
+    loop {
+        let wait = match relay.publish_batch().await {
+            Ok(published) if published > 0 => Duration::ZERO,
+            Ok(_) => relay.config.poll_interval,
+            Err(error) => {
+                tracing::warn!(%error, "publishing order events failed; they stay in the outbox");
+                BACKOFF
+            }
+        };
+        let now = now_micros();
+        if now - last_prune > 60_000_000 {
+            last_prune = now;
+            relay.prune(now).await;
+        }
+        if pause(&mut stop, wait).await {
+            return;
+        }
+    }
+}
+
+/// Sleeps for `wait`, or less if stopped; whether it was stopped.
+async fn pause(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(wait) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+pub struct Relay {
+    store: Arc<SqlOrderStore>,
+    jetstream: jetstream::Context,
+    config: EventsConfig,
+}
+
+impl Relay {
+    pub fn new(
+        store: Arc<SqlOrderStore>,
+        client: async_nats::Client,
+        config: EventsConfig,
+    ) -> Self {
+        Self {
+            store,
+            jetstream: jetstream::new(client),
+            config,
+        }
+    }
+
+    /// Creates the stream if it is missing; whether it exists.
+    pub async fn ensure_stream(&self) -> bool {
+        let config = stream::Config {
+            name: self.config.stream.clone(),
+            subjects: vec![format!("{}.>", self.config.subject_prefix)],
+            max_age: self.config.retention,
+            duplicate_window: self.config.duplicate_window,
+            ..stream::Config::default()
+        };
+        match self.jetstream.get_or_create_stream(config).await {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(%error, stream = %self.config.stream, "cannot create the order events stream");
+                false
+            }
+        }
+    }
+
+    /// The subject an event goes out on: its name under the prefix.
+    fn subject(&self, event: &StoredEvent) -> String {
+        let name = event.subject.rsplit('.').next().unwrap_or(&event.subject);
+        format!("{}.{name}", self.config.subject_prefix)
+    }
+
+    /// Publishes one batch of pending events (acknowledgements awaited in
+    /// order after all are sent) and marks the acknowledged ones sent;
+    /// how many were published.
+    pub async fn publish_batch(&self) -> anyhow::Result<usize> {
+        let pending = self.store.pending_events(self.config.batch).await?;
+        let mut acks: Vec<(String, PublishAckFuture)> = Vec::with_capacity(pending.len());
+        let mut failure = None;
+        for event in pending {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", event.event_id.as_str());
+            match self
+                .jetstream
+                .publish_with_headers(self.subject(&event), headers, event.payload.into())
+                .await
+            {
+                Ok(ack) => acks.push((event.event_id, ack)),
+                Err(error) => {
+                    failure = Some(anyhow::Error::from(error));
+                    break;
+                }
+            }
+        }
+        let mut sent = Vec::with_capacity(acks.len());
+        for (event_id, ack) in acks {
+            // An event after an unacknowledged one waits too, so each
+            // order's events are marked in the order they happened.
+            if failure.is_some() {
+                break;
+            }
+            match ack.await {
+                Ok(_) => sent.push(event_id),
+                Err(error) => failure = Some(error.into()),
+            }
+        }
+        if !sent.is_empty() {
+            self.store.mark_sent(&sent, now_micros()).await?;
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(sent.len()),
+        }
+    }
+
+    async fn prune(&self, now: i64) {
+        let keep = i64::try_from(self.config.prune_after.as_micros()).unwrap_or(i64::MAX);
+        if let Err(error) = self.store.prune_sent(now.saturating_sub(keep)).await {
+            tracing::warn!(%error, "pruning sent order events failed");
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The outbox relay against the machine's real NATS JetStream: events reach
+//! the stream in order, with their ids as `Nats-Msg-Id`, and a relay that
+//! republishes after a crash between publishing and marking sent adds no
+//! copy. Each test has its own stream and subject prefix, and deletes them.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use bazaar_order::{
+    config::EventsConfig,
+    outbox,
+    store::sql::{MIGRATIONS, SqlOrderStore},
+};
+use bazaar_runtime::{
+    auth::Role,
+    db::{Backend, Database},
+};
+
+use crate::support::{Shop, as_user, backends, place, test_cards};
+
+fn nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// The test's own stream and prefix, from a fresh id.
+fn isolated_events() -> EventsConfig {
+    let id = bazaar_domain::id::Uuid::now_v7().simple().to_string();
+    EventsConfig {
+        nats_url: Some(nats_url()),
+        stream: format!("TEST_{id}"),
+        subject_prefix: format!("test.{id}.bazaar.order.v1"),
+        poll_interval: Duration::from_millis(20),
+        ..EventsConfig::default()
+    }
+}
+
+async fn jetstream() -> jetstream::Context {
+    let client = async_nats::connect(nats_url()).await.unwrap_or_else(|e| {
+        panic!(
+            "NATS with JetStream must answer at {} for these tests ({e}); start it with \
+             `start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+             -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server`",
+            nats_url()
+        )
+    });
+    jetstream::new(client)
+}
+
+/// Waits (bounded) until the stream holds `count` messages.
+async fn stream_holds(js: &jetstream::Context, name: &str, count: u64) {
+    for _ in 0..250 {
+        if let Ok(mut stream) = js.get_stream(name).await
+            && stream.info().await.is_ok_and(|i| i.state.messages >= count)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the stream {name} never held {count} messages");
+}
+
+async fn relays_in_order_once(backend: Backend) {
+    let events = isolated_events();
+    let (stream_name, prefix) = (events.stream.clone(), events.subject_prefix.clone());
+    let shop = Shop::open_with(backend, |config| config.settings.events = events).await;
+    let js = jetstream().await;
+    let mug = shop.stock("MUG-NATS", 1250, 10).await;
+    let ada = shop.token("ada", Role::Customer);
+    let mut orders = shop.orders().await;
+    let ok = orders
+        .place_order(as_user(
+            place("n-ok", &[(&mug, 1)], test_cards::APPROVED),
+            &ada,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    shop.settled(&ok.id).await;
+    let declined = orders
+        .place_order(as_user(
+            place("n-no", &[(&mug, 1)], test_cards::INSUFFICIENT_FUNDS),
+            &ada,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    shop.settled(&declined.id).await;
+    stream_holds(&js, &stream_name, 4).await;
+
+    let db = Database::connect(&shop.order_config.shared.database, MIGRATIONS)
+        .await
+        .unwrap();
+    let store = SqlOrderStore::new(db.clone());
+    let mut stream = js.get_stream(&stream_name).await.unwrap();
+    let mut seen = Vec::new();
+    for sequence in 1..=4 {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        let id = message
+            .headers
+            .get("Nats-Msg-Id")
+            .map(|v| v.as_str().to_owned())
+            .expect("a Nats-Msg-Id");
+        seen.push((message.subject.to_string(), id));
+    }
+    let mut expected = Vec::new();
+    for order in [&ok.id, &declined.id] {
+        for event in store.events_of(order.parse().unwrap()).await.unwrap() {
+            assert!(event.sent_at.is_some(), "{event:?} marked sent");
+            let name = event.subject.rsplit('.').next().unwrap().to_owned();
+            expected.push((format!("{prefix}.{name}"), event.event_id));
+        }
+    }
+    assert_eq!(seen, expected, "every event, once, in order");
+    assert!(expected[1].0.ends_with("OrderConfirmed") && expected[3].0.ends_with("OrderFailed"));
+    assert_eq!(
+        [outbox::PLACED, outbox::CONFIRMED].map(|s| s.rsplit('.').next().unwrap()),
+        ["OrderPlaced", "OrderConfirmed"]
+    );
+
+    // A relay that died after publishing, before marking: everything is
+    // pending again and goes out again; the broker keeps one copy of each.
+    sqlx::query("UPDATE order_outbox SET sent_at = NULL")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    for _ in 0..250 {
+        if store.pending_events(10).await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        store.pending_events(10).await.unwrap().is_empty(),
+        "republished"
+    );
+    let info = stream.info().await.unwrap();
+    assert_eq!(info.state.messages, 4, "no duplicate reached the stream");
+
+    js.delete_stream(&stream_name).await.unwrap();
+    shop.close().await;
+}
+
+#[tokio::test]
+async fn the_relay_publishes_every_event_once_in_order() {
+    for backend in backends() {
+        relays_in_order_once(backend).await;
+    }
+}
