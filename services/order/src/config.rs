@@ -123,6 +123,10 @@ pub struct EventsConfig {
     /// Sent events leave the outbox after this.
     #[serde(with = "humantime_serde")]
     pub prune_after: Duration,
+    /// The most events that may wait unsent (NATS away): beyond, PlaceOrder
+    /// answers UNAVAILABLE rather than record an order whose events could
+    /// not be kept. A warning is logged from half of it.
+    pub max_pending: u64,
 }
 
 impl Default for EventsConfig {
@@ -136,6 +140,7 @@ impl Default for EventsConfig {
             batch: 256,
             poll_interval: Duration::from_millis(100),
             prune_after: Duration::from_secs(3600),
+            max_pending: 100_000,
         }
     }
 }

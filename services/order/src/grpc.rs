@@ -45,6 +45,8 @@ pub struct OrderApi<S> {
     watches: Arc<Watches>,
     lease: Duration,
     duplicate_wait: Duration,
+    /// `events.max_pending`: the outbox backlog that stops checkout.
+    max_pending: u64,
 }
 
 impl<S: OrderStore> OrderApi<S> {
@@ -53,6 +55,7 @@ impl<S: OrderStore> OrderApi<S> {
         drives: Drives<S>,
         watches: Arc<Watches>,
         config: SagaConfig,
+        max_pending: u64,
     ) -> Self {
         Self {
             saga,
@@ -60,6 +63,7 @@ impl<S: OrderStore> OrderApi<S> {
             watches,
             lease: config.lease,
             duplicate_wait: config.duplicate_wait,
+            max_pending,
         }
     }
 
@@ -133,6 +137,14 @@ impl<S: OrderStore> OrderService for OrderApi<S> {
     ) -> Result<Response<PlaceOrderResponse>, Status> {
         let customer_id = principal(&request)?.user_id.clone();
         let (command, card) = parse::place_order(request.into_inner(), YearMonth::current())?;
+        // Events must be kept: with the outbox full (NATS away too long), no
+        // new order is recorded.
+        if self.saga.metrics().outbox_pending() >= self.max_pending {
+            return Err(ServiceError::Unavailable(
+                "too many order events wait for the event broker; retry later".into(),
+            )
+            .into());
+        }
         let lease = i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX);
         let (saga, drives, fingerprint) = (
             Arc::clone(&self.saga),

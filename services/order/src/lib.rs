@@ -50,7 +50,8 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<()> {
     let grace = config.shared.server.shutdown_grace;
     let mut app = App::start(config.shared, store::sql::MIGRATIONS).await?;
-    let store = Arc::new(SqlOrderStore::new(app.db().clone()));
+    let events_on = config.settings.events.nats_url.is_some();
+    let store = Arc::new(SqlOrderStore::new(app.db().clone()).with_outbox(events_on));
     let metrics = OrderMetrics::register(app.metrics());
     let saga = Arc::new(prepare(Saga::connect(
         store,
@@ -71,7 +72,8 @@ pub(crate) async fn serve(
         }
     });
     let (relaying, events_config) = (Arc::clone(saga.store()), config.settings.events.clone());
-    app.spawn(move |stopped| relay::run(relaying, events_config, stopped));
+    let relay_metrics = saga.metrics().clone();
+    app.spawn(move |stopped| relay::run(relaying, events_config, relay_metrics, stopped));
     let watches = Watches::new(config.settings.watch);
     let (feeding, events, store) = (
         Arc::clone(&watches),
@@ -79,7 +81,13 @@ pub(crate) async fn serve(
         Arc::clone(saga.store()),
     );
     app.spawn(move |stopped| feeding.feed(events, store, stopped));
-    let api = OrderApi::new(saga, drives, watches, timing);
+    let api = OrderApi::new(
+        saga,
+        drives,
+        watches,
+        timing,
+        config.settings.events.max_pending,
+    );
     Ok(app
         .serve(OrderServiceServer::new(api), listener, shutdown)
         .await?)

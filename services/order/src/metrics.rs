@@ -45,6 +45,7 @@ pub struct OrderMetrics {
     pub recovery_takeovers: Counter,
     unfinished: Gauge,
     unfinished_oldest_seconds: Gauge<f64, AtomicU64>,
+    outbox_pending: Gauge,
 }
 
 impl OrderMetrics {
@@ -61,6 +62,10 @@ impl OrderMetrics {
             recovery_takeovers: metrics.counter(
                 "bazaar_order_recovery_takeovers",
                 "Orders the recovery worker took over once their lease ran out (a crashed, aborted or blocked drive)",
+            ),
+            outbox_pending: metrics.gauge(
+                "bazaar_order_outbox_pending",
+                "Order events in the outbox not yet acknowledged by NATS, as of the relay's last look",
             ),
             unfinished: metrics.gauge(
                 "bazaar_orders_unfinished",
@@ -102,6 +107,15 @@ impl OrderMetrics {
 
     /// What the last recovery scan saw: `count` unsettled orders, the
     /// oldest placed `oldest` ago.
+    pub fn set_outbox_pending(&self, count: u64) {
+        self.outbox_pending
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    pub fn outbox_pending(&self) -> u64 {
+        u64::try_from(self.outbox_pending.get()).unwrap_or(0)
+    }
+
     pub fn unfinished(&self, count: u64, oldest: Duration) {
         self.unfinished
             .set(i64::try_from(count).unwrap_or(i64::MAX));

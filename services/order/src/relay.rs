@@ -16,46 +16,68 @@ use tokio::sync::watch;
 
 use crate::{
     config::EventsConfig,
+    metrics::OrderMetrics,
     store::sql::{SqlOrderStore, StoredEvent},
 };
 
 /// Waits between attempts while the broker cannot be reached.
 const BACKOFF: Duration = Duration::from_secs(1);
+/// How often the backlog is counted (the gauge, PlaceOrder's bound).
+const COUNT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Runs until `stop`; does nothing without `events.nats_url`.
-pub async fn run(store: Arc<SqlOrderStore>, config: EventsConfig, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    store: Arc<SqlOrderStore>,
+    config: EventsConfig,
+    metrics: OrderMetrics,
+    mut stop: watch::Receiver<bool>,
+) {
     let Some(url) = config.nats_url.clone() else {
         return;
     };
-    let client = loop {
-        match async_nats::ConnectOptions::new()
-            .retry_on_initial_connect()
-            .connect(&url)
-            .await
-        {
-            Ok(client) => break client,
-            Err(error) => {
-                tracing::warn!(%error, %url, "cannot connect to NATS; order events wait in the outbox");
-                if pause(&mut stop, BACKOFF).await {
-                    return;
-                }
-            }
-        }
-    };
-    let relay = Relay::new(store, client, config);
-    while !relay.ensure_stream().await {
-        if pause(&mut stop, BACKOFF).await {
+    // Connects in the background, and again whenever the connection drops.
+    let client = match async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(&url)
+        .await
+    {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, %url, "bad NATS address; order events wait in the outbox");
             return;
         }
-    }
+    };
+    let relay = Arc::new(Relay::new(store, client, config));
+    // Counted on its own beat: a broker that does not answer can hold the
+    // publishing loop for a request timeout.
+    let counting = Arc::clone(&relay);
+    let mut counting_stop = stop.clone();
+    let counter = tokio::spawn(async move {
+        let mut last_warning = None;
+        loop {
+            counting.measure_backlog(&metrics, &mut last_warning).await;
+            if pause(&mut counting_stop, COUNT_INTERVAL).await {
+                return;
+            }
+        }
+    });
+    let _stop_counting = AbortOnDrop(counter);
+    let mut stream_ready = false;
     let mut last_prune = now_micros();
     loop {
-        let wait = match relay.publish_batch().await {
-            Ok(published) if published > 0 => Duration::ZERO,
-            Ok(_) => relay.config.poll_interval,
-            Err(error) => {
-                tracing::warn!(%error, "publishing order events failed; they stay in the outbox");
-                BACKOFF
+        if !stream_ready {
+            stream_ready = relay.ensure_stream().await;
+        }
+        let wait = if !stream_ready {
+            BACKOFF
+        } else {
+            match relay.publish_batch().await {
+                Ok(published) if published > 0 => Duration::ZERO,
+                Ok(_) => relay.config.poll_interval,
+                Err(error) => {
+                    tracing::warn!(%error, "publishing order events failed; they stay in the outbox");
+                    BACKOFF
+                }
             }
         };
         let now = now_micros();
@@ -66,6 +88,15 @@ pub async fn run(store: Arc<SqlOrderStore>, config: EventsConfig, mut stop: watc
         if pause(&mut stop, wait).await {
             return;
         }
+    }
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -163,6 +194,30 @@ impl Relay {
         match failure {
             Some(error) => Err(error),
             None => Ok(sent.len()),
+        }
+    }
+
+    /// Counts what waits, for the gauge PlaceOrder's bound reads, and warns
+    /// (once a minute at most) from half of the bound.
+    async fn measure_backlog(&self, metrics: &OrderMetrics, last_warning: &mut Option<i64>) {
+        let pending = match self.store.pending_count().await {
+            Ok(pending) => pending,
+            Err(error) => {
+                tracing::warn!(%error, "cannot count the order events waiting");
+                return;
+            }
+        };
+        metrics.set_outbox_pending(pending);
+        let now = now_micros();
+        if pending >= self.config.max_pending / 2
+            && last_warning.is_none_or(|at| now - at > 60_000_000)
+        {
+            *last_warning = Some(now);
+            tracing::warn!(
+                pending,
+                max_pending = self.config.max_pending,
+                "order events are piling up in the outbox (NATS unreachable?); at the maximum, checkout stops"
+            );
         }
     }
 

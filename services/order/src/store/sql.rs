@@ -37,11 +37,23 @@ macro_rules! select_orders {
 #[derive(Debug, Clone)]
 pub struct SqlOrderStore {
     db: Database,
+    /// Whether changes write their events into the outbox: only when a
+    /// relay publishes them, else the outbox would only grow.
+    outbox: bool,
 }
 
 impl SqlOrderStore {
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self { db, outbox: false }
+    }
+
+    /// The same store, writing (or not) each change's event to the outbox.
+    pub fn with_outbox(self, outbox: bool) -> Self {
+        Self { outbox, ..self }
+    }
+
+    fn event_of(&self, order: &Order, at: i64) -> Option<OutboxEvent> {
+        self.outbox.then(|| outbox::announcing(order, at)).flatten()
     }
 }
 
@@ -254,6 +266,16 @@ impl SqlOrderStore {
         Ok(())
     }
 
+    /// How many events wait to be sent.
+    pub async fn pending_count(&self) -> Result<u64, ServiceError> {
+        let count: i64 =
+            sqlx::query("SELECT COUNT(*) AS pending FROM order_outbox WHERE sent_at IS NULL")
+                .fetch_one(self.db.pool())
+                .await?
+                .try_get("pending")?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// Deletes events sent before `before`; how many.
     pub async fn prune_sent(&self, before: i64) -> Result<u64, ServiceError> {
         Ok(
@@ -334,7 +356,7 @@ impl OrderStore for SqlOrderStore {
             created_at: now,
             updated_at: now,
         };
-        if let Some(event) = outbox::announcing(&created, now) {
+        if let Some(event) = self.event_of(&created, now) {
             write_event(&mut tx, &event).await?;
         }
         tx.commit().await?;
@@ -378,7 +400,7 @@ impl OrderStore for SqlOrderStore {
         .bind(order.state.as_str())
         .bind(change.failure_kind.map(FailureKind::as_str));
         let after = moved(order, to, change.clone(), now);
-        let event = outbox::announcing(&after, now);
+        let event = self.event_of(&after, now);
         let lines = change.priced.as_ref().map(|(lines, _)| lines);
         if lines.is_none() && event.is_none() {
             // A lone statement needs no transaction around it.

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use bazaar_order::{
-    config::EventsConfig,
     outbox,
     store::sql::{MIGRATIONS, SqlOrderStore},
 };
@@ -16,35 +15,7 @@ use bazaar_runtime::{
     db::{Backend, Database},
 };
 
-use crate::support::{Shop, as_user, backends, place, test_cards};
-
-fn nats_url() -> String {
-    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
-}
-
-/// The test's own stream and prefix, from a fresh id.
-fn isolated_events() -> EventsConfig {
-    let id = bazaar_domain::id::Uuid::now_v7().simple().to_string();
-    EventsConfig {
-        nats_url: Some(nats_url()),
-        stream: format!("TEST_{id}"),
-        subject_prefix: format!("test.{id}.bazaar.order.v1"),
-        poll_interval: Duration::from_millis(20),
-        ..EventsConfig::default()
-    }
-}
-
-async fn jetstream() -> jetstream::Context {
-    let client = async_nats::connect(nats_url()).await.unwrap_or_else(|e| {
-        panic!(
-            "NATS with JetStream must answer at {} for these tests ({e}); start it with \
-             `start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
-             -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server`",
-            nats_url()
-        )
-    });
-    jetstream::new(client)
-}
+use crate::support::{Shop, as_user, backends, isolated_events, jetstream, place, test_cards};
 
 /// Waits (bounded) until the stream holds `count` messages.
 async fn stream_holds(js: &jetstream::Context, name: &str, count: u64) {

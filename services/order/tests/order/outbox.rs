@@ -1,5 +1,6 @@
 //! The transactional outbox: every saga outcome writes exactly the events
-//! it should, in order, in the transaction of the change they announce.
+//! it should, in order, in the transaction of the change they announce; and
+//! while NATS is away the outbox fills only up to its bound.
 
 use bazaar_order::{
     outbox,
@@ -14,7 +15,7 @@ use bazaar_runtime::{
 };
 use prost::Message;
 
-use crate::support::{Shop, as_user, backends, place, test_cards};
+use crate::support::{Shop, as_user, backends, isolated_events, jetstream, place, test_cards};
 
 async fn store(shop: &Shop) -> SqlOrderStore {
     let db = Database::connect(&shop.order_config.shared.database, MIGRATIONS)
@@ -34,7 +35,9 @@ async fn subjects(store: &SqlOrderStore, order_id: &str) -> Vec<String> {
 }
 
 async fn every_outcome_writes_its_events_in_order(backend: Backend) {
-    let shop = Shop::open(backend).await;
+    let events = isolated_events();
+    let stream = events.stream.clone();
+    let shop = Shop::open_with(backend, |config| config.settings.events = events).await;
     let mug = shop.stock("MUG-EV", 1250, 10).await;
     let ada = shop.token("ada", Role::Customer);
     let admin = shop.token("boss", Role::Admin);
@@ -124,10 +127,6 @@ async fn every_outcome_writes_its_events_in_order(backend: Backend) {
     assert_eq!(paid.total.unwrap().amount_minor, 2500);
     assert_eq!(paid.payment_id, confirmed.payment_id);
     assert_eq!(paid.items[0].product_name, mug.name);
-    assert!(
-        events.iter().all(|e| e.sent_at.is_none()),
-        "nothing sent yet"
-    );
     let ids: std::collections::HashSet<_> = events.iter().map(|e| &e.event_id).collect();
     assert_eq!(ids.len(), events.len(), "one id per event");
 
@@ -137,6 +136,7 @@ async fn every_outcome_writes_its_events_in_order(backend: Backend) {
         .unwrap();
     let failed = OrderFailed::decode(&*failed[1].payload).unwrap();
     assert_eq!(failed.reason, "payment_declined");
+    jetstream().await.delete_stream(&stream).await.unwrap();
     shop.close().await;
 }
 
@@ -145,4 +145,66 @@ async fn every_saga_outcome_writes_exactly_its_events_in_order() {
     for backend in backends() {
         every_outcome_writes_its_events_in_order(backend).await;
     }
+}
+
+#[tokio::test]
+async fn with_nats_away_checkout_goes_on_until_the_outbox_is_full() {
+    let shop = Shop::open_with(Backend::Sqlite, |config| {
+        config.settings.events = bazaar_order::config::EventsConfig {
+            // Nothing listens there: every event waits.
+            nats_url: Some("nats://127.0.0.1:1".to_owned()),
+            max_pending: 3,
+            ..isolated_events()
+        };
+    })
+    .await;
+    let mug = shop.stock("MUG-FULL", 1250, 10).await;
+    let ada = shop.token("ada", Role::Customer);
+    let mut orders = shop.orders().await;
+    for key in ["full-1", "full-2"] {
+        let order = orders
+            .place_order(as_user(
+                place(key, &[(&mug, 1)], test_cards::APPROVED),
+                &ada,
+            ))
+            .await
+            .expect("checkout goes on without NATS")
+            .into_inner()
+            .order
+            .unwrap();
+        assert_eq!(
+            shop.settled(&order.id).await.status,
+            bazaar_proto::order::v1::OrderStatus::Confirmed as i32
+        );
+    }
+    // Four events wait (placed and confirmed, twice): once the relay has
+    // counted them, a third order is refused, and none is recorded.
+    let mut refused = None;
+    for attempt in 0..100 {
+        match orders
+            .place_order(as_user(
+                place(
+                    &format!("full-3-{attempt}"),
+                    &[(&mug, 1)],
+                    test_cards::APPROVED,
+                ),
+                &ada,
+            ))
+            .await
+        {
+            Err(status) => {
+                refused = Some(status);
+                break;
+            }
+            Ok(placed) => {
+                shop.settled(&placed.into_inner().order.unwrap().id).await;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let status = refused.expect("refused once the outbox is full");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    let waiting = store(&shop).await.pending_count().await.unwrap();
+    assert!(waiting >= 3, "{waiting} events wait");
+    shop.close().await;
 }

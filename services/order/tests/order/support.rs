@@ -287,3 +287,32 @@ pub fn place(key: &str, lines: &[(&Product, i32)], card_number: &str) -> PlaceOr
         }),
     }
 }
+
+pub fn nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// Events on, to a stream and subject prefix of the test's own.
+pub fn isolated_events() -> bazaar_order::config::EventsConfig {
+    let id = bazaar_domain::id::Uuid::now_v7().simple().to_string();
+    bazaar_order::config::EventsConfig {
+        nats_url: Some(nats_url()),
+        stream: format!("TEST_{id}"),
+        subject_prefix: format!("test.{id}.bazaar.order.v1"),
+        poll_interval: Duration::from_millis(20),
+        ..bazaar_order::config::EventsConfig::default()
+    }
+}
+
+/// The machine's JetStream, or a loud failure saying how to start it.
+pub async fn jetstream() -> async_nats::jetstream::Context {
+    let client = async_nats::connect(nats_url()).await.unwrap_or_else(|e| {
+        panic!(
+            "NATS with JetStream must answer at {} for these tests ({e}); start it with \
+             `start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+             -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server`",
+            nats_url()
+        )
+    });
+    async_nats::jetstream::new(client)
+}
