@@ -6,16 +6,10 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
-use bazaar_order::{
-    outbox,
-    store::sql::{MIGRATIONS, SqlOrderStore},
-};
-use bazaar_runtime::{
-    auth::Role,
-    db::{Backend, Database},
-};
+use bazaar_order::{outbox, store::sql::SqlOrderStore};
+use bazaar_runtime::{auth::Role, db::Backend};
 
-use crate::support::{Shop, as_user, backends, isolated_events, jetstream, place, test_cards};
+use crate::support::{Shop, backends, isolated_events, jetstream, place, test_cards};
 
 /// Waits (bounded) until the stream holds `count` messages.
 async fn stream_holds(js: &jetstream::Context, name: &str, count: u64) {
@@ -37,34 +31,18 @@ async fn relays_in_order_once(backend: Backend) {
     let js = jetstream().await;
     let mug = shop.stock("MUG-NATS", 1250, 10).await;
     let ada = shop.token("ada", Role::Customer);
-    let mut orders = shop.orders().await;
-    let ok = orders
-        .place_order(as_user(
-            place("n-ok", &[(&mug, 1)], test_cards::APPROVED),
-            &ada,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
-    shop.settled(&ok.id).await;
-    let declined = orders
-        .place_order(as_user(
+    let ok = shop
+        .checkout(place("n-ok", &[(&mug, 1)], test_cards::APPROVED), &ada)
+        .await;
+    let declined = shop
+        .checkout(
             place("n-no", &[(&mug, 1)], test_cards::INSUFFICIENT_FUNDS),
             &ada,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
-    shop.settled(&declined.id).await;
+        )
+        .await;
     stream_holds(&js, &stream_name, 4).await;
 
-    let db = Database::connect(&shop.order_config.shared.database, MIGRATIONS)
-        .await
-        .unwrap();
+    let db = shop.order_database().await;
     let store = SqlOrderStore::new(db.clone());
     let mut stream = js.get_stream(&stream_name).await.unwrap();
     let mut seen = Vec::new();

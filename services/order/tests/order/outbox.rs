@@ -2,26 +2,17 @@
 //! it should, in order, in the transaction of the change they announce; and
 //! while NATS is away the outbox fills only up to its bound.
 
-use bazaar_order::{
-    outbox,
-    store::sql::{MIGRATIONS, SqlOrderStore},
-};
+use bazaar_order::{outbox, store::sql::SqlOrderStore};
 use bazaar_proto::order::v1::{
     CancelOrderRequest, OrderConfirmed, OrderFailed, OrderPlaced, ShipOrderRequest,
 };
-use bazaar_runtime::{
-    auth::Role,
-    db::{Backend, Database},
-};
+use bazaar_runtime::{auth::Role, db::Backend};
 use prost::Message;
 
 use crate::support::{Shop, as_user, backends, isolated_events, jetstream, place, test_cards};
 
 async fn store(shop: &Shop) -> SqlOrderStore {
-    let db = Database::connect(&shop.order_config.shared.database, MIGRATIONS)
-        .await
-        .expect("the order database");
-    SqlOrderStore::new(db)
+    SqlOrderStore::new(shop.order_database().await)
 }
 
 async fn subjects(store: &SqlOrderStore, order_id: &str) -> Vec<String> {
@@ -44,39 +35,18 @@ async fn every_outcome_writes_its_events_in_order(backend: Backend) {
     let mut orders = shop.orders().await;
     let outbox = store(&shop).await;
 
-    let confirmed = orders
-        .place_order(as_user(
-            place("ev-ok", &[(&mug, 2)], test_cards::APPROVED),
-            &ada,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
-    let confirmed = shop.settled(&confirmed.id).await;
-    let declined = orders
-        .place_order(as_user(
+    let confirmed = shop
+        .checkout(place("ev-ok", &[(&mug, 2)], test_cards::APPROVED), &ada)
+        .await;
+    let declined = shop
+        .checkout(
             place("ev-declined", &[(&mug, 1)], test_cards::INSUFFICIENT_FUNDS),
             &ada,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
-    let declined = shop.settled(&declined.id).await;
-    let cancelled = orders
-        .place_order(as_user(
-            place("ev-cancel", &[(&mug, 1)], test_cards::APPROVED),
-            &ada,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
-    shop.settled(&cancelled.id).await;
+        )
+        .await;
+    let cancelled = shop
+        .checkout(place("ev-cancel", &[(&mug, 1)], test_cards::APPROVED), &ada)
+        .await;
     orders
         .cancel_order(as_user(
             CancelOrderRequest {
@@ -162,19 +132,13 @@ async fn with_nats_away_checkout_goes_on_until_the_outbox_is_full() {
     let ada = shop.token("ada", Role::Customer);
     let mut orders = shop.orders().await;
     for key in ["full-1", "full-2"] {
-        let order = orders
-            .place_order(as_user(
-                place(key, &[(&mug, 1)], test_cards::APPROVED),
-                &ada,
-            ))
-            .await
-            .expect("checkout goes on without NATS")
-            .into_inner()
-            .order
-            .unwrap();
+        let order = shop
+            .checkout(place(key, &[(&mug, 1)], test_cards::APPROVED), &ada)
+            .await;
         assert_eq!(
-            shop.settled(&order.id).await.status,
-            bazaar_proto::order::v1::OrderStatus::Confirmed as i32
+            order.status,
+            bazaar_proto::order::v1::OrderStatus::Confirmed as i32,
+            "checkout goes on without NATS"
         );
     }
     // Four events wait (placed and confirmed, twice): once the relay has

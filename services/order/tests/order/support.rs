@@ -1,7 +1,7 @@
 use std::{sync::Arc, time::Duration};
 
 use bazaar_mesh::MeshChannel;
-use bazaar_order::{Config as OrderConfig, Hooks};
+use bazaar_order::{Config as OrderConfig, Hooks, store::sql::MIGRATIONS};
 use bazaar_proto::{
     common::v1::Money,
     order::v1::{
@@ -20,7 +20,7 @@ use bazaar_proto::{
 use bazaar_runtime::{
     auth::{AuthConfig, Role, TokenSigner},
     client::ClientConfig,
-    db::Backend,
+    db::{Backend, Database},
     server::ServerConfig,
     service::ServiceConfig,
     testing::{Spawned, TestDatabase, mesh},
@@ -229,6 +229,27 @@ impl Shop {
             Err(status) if status.code() == Code::NotFound => None,
             Err(status) => panic!("lookup failed: {status:?}"),
         }
+    }
+
+    /// Places `request` as `token`'s customer and waits until it settles.
+    pub async fn checkout(&self, request: PlaceOrderRequest, token: &str) -> Order {
+        let placed = self
+            .orders()
+            .await
+            .place_order(as_user(request, token))
+            .await
+            .expect("the order is placed")
+            .into_inner()
+            .order
+            .expect("PlaceOrder answers the order");
+        self.settled(&placed.id).await
+    }
+
+    /// The order service's own database, for reading its outbox.
+    pub async fn order_database(&self) -> Database {
+        Database::connect(&self.order_config.shared.database, MIGRATIONS)
+            .await
+            .expect("the order database")
     }
 
     /// Waits (bounded) until the order leaves PENDING, as seen by an admin.
