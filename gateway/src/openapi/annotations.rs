@@ -4,7 +4,9 @@
 //! (lengths, patterns, formats, ranges) and `bazaar.common.v1.access` (who
 //! may call a method).
 
-use prost_reflect::{DynamicMessage, FieldDescriptor, MethodDescriptor, ReflectMessage, Value};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, MethodDescriptor, ReflectMessage, Value,
+};
 use serde_json::{Map, Value as Json, json};
 
 const FIELD_BEHAVIOR: &str = "google.api.field_behavior";
@@ -33,7 +35,8 @@ pub struct Behavior {
 
 impl Behavior {
     pub fn of(field: &FieldDescriptor) -> Self {
-        let values: Vec<i32> = match extension(field.options(), field, FIELD_BEHAVIOR) {
+        let values: Vec<i32> = match extension(field.options(), field.parent_pool(), FIELD_BEHAVIOR)
+        {
             Some(Value::List(values)) => values.iter().filter_map(Value::as_enum_number).collect(),
             _ => Vec::new(),
         };
@@ -52,8 +55,10 @@ impl Behavior {
     }
 }
 
-fn extension(options: DynamicMessage, field: &FieldDescriptor, name: &str) -> Option<Value> {
-    let ext = field.parent_pool().get_extension_by_name(name)?;
+/// The extension `name` of a descriptor's options, when the pool knows it
+/// and the options set it.
+fn extension(options: DynamicMessage, pool: &DescriptorPool, name: &str) -> Option<Value> {
+    let ext = pool.get_extension_by_name(name)?;
     options
         .has_extension(&ext)
         .then(|| options.get_extension(&ext).into_owned())
@@ -67,7 +72,7 @@ pub struct Rules {
 
 impl Rules {
     pub fn of(field: &FieldDescriptor) -> Self {
-        let message = match extension(field.options(), field, RULES) {
+        let message = match extension(field.options(), field.parent_pool(), RULES) {
             Some(Value::Message(message)) => Some(message),
             _ => None,
         };
@@ -167,14 +172,8 @@ pub enum Access {
 
 impl Access {
     pub fn of(method: &MethodDescriptor) -> Self {
-        let Some(ext) = method.parent_pool().get_extension_by_name(ACCESS) else {
-            return Self::Unstated;
-        };
-        let options = method.options();
-        if !options.has_extension(&ext) {
-            return Self::Unstated;
-        }
-        match options.get_extension(&ext).as_enum_number() {
+        let access = extension(method.options(), method.parent_pool(), ACCESS);
+        match access.as_ref().and_then(Value::as_enum_number) {
             Some(1) => Self::Public,
             Some(2) => Self::SignedIn,
             Some(3) => Self::Admin,

@@ -20,23 +20,10 @@ pub enum Version {
     V3_0,
 }
 
-/// A wrapper type's schema: nullable, as 3.0 and 3.1 each spell it.
-fn nullable(version: Version, mut schema: Value) -> Value {
-    match version {
-        Version::V3_0 => {
-            schema["nullable"] = Value::Bool(true);
-        }
-        Version::V3_1 => {
-            let kind = schema["type"].clone();
-            schema["type"] = json!([kind, "null"]);
-        }
-    }
-    schema
-}
-
 /// Well-known types with a JSON form other than an object of their fields.
 fn well_known(full_name: &str, version: Version) -> Option<Value> {
-    let wrapper = |schema: Value| Some(nullable(version, schema));
+    // Wrappers are their value or `null`.
+    let wrapper = |schema: Value| Some(or_null(schema, version));
     Some(match full_name {
         fields::TIMESTAMP => json!({"type": "string", "format": "date-time"}),
         fields::DURATION => json!({
@@ -472,9 +459,9 @@ mod tests {
     #[test]
     fn wrappers_are_nullable_in_each_version() {
         let string = || json!({"type": "string"});
-        assert_eq!(nullable(Version::V3_0, string())["nullable"], true);
+        assert_eq!(or_null(string(), Version::V3_0)["nullable"], true);
         assert_eq!(
-            nullable(Version::V3_1, string())["type"],
+            or_null(string(), Version::V3_1)["type"],
             json!(["string", "null"])
         );
     }
