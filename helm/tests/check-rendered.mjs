@@ -24,6 +24,8 @@
 // - every Service port is named by protocol, with a matching appProtocol;
 // - every container has readiness and liveness probes, requests and limits,
 //   and the restricted securityContext;
+// - order and notification get the same BAZAAR__EVENTS__ server, stream
+//   and subject prefix;
 // - every workload's admin port: the ConfigMap binds it on 0.0.0.0, it is
 //   container and Service port http-metrics, the pod's prometheus.io
 //   annotations name it; under Istio a PeerAuthentication makes that port
@@ -305,6 +307,14 @@ for (const spec of args) {
       if (!probe) fail(`ConfigMap ${w}-config: no BAZAAR__SERVER__PROBE_LISTEN for the probes`);
       else if (!probed?.every((p) => p !== undefined && probe.endsWith(`:${p}`))) fail(`Deployment ${w}: gRPC probes not on the probe port ${probe}`);
     }
+  }
+
+  // Order publishes the events notification consumes: both name the same
+  // server, stream and subjects.
+  const sharedEvents = ["BAZAAR__EVENTS__NATS_URL", "BAZAAR__EVENTS__STREAM", "BAZAAR__EVENTS__SUBJECT_PREFIX"];
+  const eventsOf = (w) => JSON.stringify(sharedEvents.map((k) => named("ConfigMap", `${w}-config`)?.data?.[k] ?? null));
+  if (workloadNames.includes("order") && workloadNames.includes("notification") && eventsOf("order") !== eventsOf("notification")) {
+    fail(`ConfigMaps order-config and notification-config: [events] ${eventsOf("order")} and ${eventsOf("notification")} differ`);
   }
 
   if (istioOn) {

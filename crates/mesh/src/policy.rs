@@ -374,7 +374,14 @@ mod tests {
                 policy.decide("order", "bazaar.payment.v1.PaymentService", method),
                 Decision::Allow
             );
-            for other in ["gateway", "dev-client", "product", "user", "payment"] {
+            for other in [
+                "gateway",
+                "dev-client",
+                "product",
+                "user",
+                "payment",
+                "notification",
+            ] {
                 assert_eq!(
                     policy.decide(other, "bazaar.payment.v1.PaymentService", method),
                     Decision::Deny,
@@ -398,6 +405,45 @@ mod tests {
             policy.decide("product", "grpc.health.v1.Health", "Check"),
             Decision::Allow
         );
+    }
+
+    #[test]
+    fn notification_reads_keys_and_serves_only_the_edge() {
+        let policy = built_in();
+        let service = "bazaar.notification.v1.NotificationService";
+        for caller in ["gateway", "dev-client"] {
+            assert_eq!(
+                policy.decide(caller, service, "ListNotifications"),
+                Decision::Allow
+            );
+        }
+        for other in ["user", "product", "order", "payment", "notification"] {
+            assert_eq!(
+                policy.decide(other, service, "ListNotifications"),
+                Decision::Deny,
+                "{other}"
+            );
+        }
+        assert_eq!(
+            policy.decide("notification", "bazaar.user.v1.UserService", "GetJwks"),
+            Decision::Allow
+        );
+        // It verifies tokens and reads events; it calls nothing else.
+        for (grpc_service, method) in [
+            ("bazaar.user.v1.UserService", "GetUser"),
+            ("bazaar.order.v1.OrderService", "GetOrder"),
+            ("bazaar.product.v1.ProductService", "ReserveStock"),
+            ("bazaar.payment.v1.PaymentService", "LookupPayment"),
+        ] {
+            assert_eq!(
+                policy.decide("notification", grpc_service, method),
+                Decision::Deny,
+                "{method}"
+            );
+        }
+        let rules = &policy.services["notification"];
+        assert_eq!(rules.port, 50055);
+        assert!(rules.is_idempotent("ListNotifications"));
     }
 
     #[test]
