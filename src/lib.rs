@@ -40,6 +40,13 @@ pub mod payment {
     }
 }
 
+/// What customers are told about their orders.
+pub mod notification {
+    pub mod v1 {
+        tonic::include_proto!("bazaar.notification.v1");
+    }
+}
+
 impl std::fmt::Debug for payment::v1::Card {
     /// Shows at most the last four digits: a card number or CVC must never
     /// reach a log, whatever prints a request.
@@ -61,10 +68,11 @@ impl std::fmt::Debug for payment::v1::Card {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/bazaar_descriptor.bin"));
 
-/// Fully-qualified names of the four services.
-pub const SERVICE_NAMES: [&str; 4] = [
+/// Fully-qualified names of the five services.
+pub const SERVICE_NAMES: [&str; 5] = [
     "bazaar.user.v1.UserService",
     "bazaar.product.v1.ProductService",
     "bazaar.order.v1.OrderService",
     "bazaar.payment.v1.PaymentService",
+    "bazaar.notification.v1.NotificationService",
 ];

@@ -167,10 +167,15 @@ const EXPECTED: &[(&str, &str, Option<Binding>)] = &[
         Some(("GET", "/v1/payments/{payment_id}", "")),
     ),
     ("bazaar.payment.v1.PaymentService", "LookupPayment", None),
+    (
+        "bazaar.notification.v1.NotificationService",
+        "ListNotifications",
+        Some(("GET", "/v1/notifications", "")),
+    ),
 ];
 
 #[test]
-fn descriptor_set_holds_all_four_services() {
+fn descriptor_set_holds_all_five_services() {
     let pool = pool();
     let mut names: Vec<_> = pool.services().map(|s| s.full_name().to_owned()).collect();
     names.sort();

@@ -1,0 +1,10 @@
+//! What the service knows of orders (the events it hears) and what it tells
+//! customers, as types that hold only valid values.
+
+pub mod event;
+pub mod notification;
+pub mod page;
+
+pub use event::{Change, EventId, OrderEvent, OrderId};
+pub use notification::{Kind, Notification};
+pub use page::{PageSize, PageToken};
