@@ -28,7 +28,8 @@ pub struct Cli {
     pub descriptor_set: Option<PathBuf>,
     /// Upstream gRPC server of every service without a --route. With the
     /// embedded Bazaar set and no upstream, each Bazaar service goes to its
-    /// default port (user 50051, product 50052, order 50053, payment 50054).
+    /// default port (user 50051, product 50052, order 50053, payment 50054,
+    /// notification 50055).
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
     /// Upstream of one service, e.g. bazaar.product.v1.ProductService=http://127.0.0.1:50052

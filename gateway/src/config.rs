@@ -22,11 +22,15 @@ pub const DEFAULT_ADMIN_PORT: u16 = DEFAULT_PORT + bazaar_runtime::server::ADMIN
 
 /// Where each Bazaar service listens by default; used when the embedded
 /// Bazaar descriptor set is served and no upstream is configured.
-pub const BAZAAR_DEFAULT_ROUTES: [(&str, &str); 4] = [
+pub const BAZAAR_DEFAULT_ROUTES: [(&str, &str); 5] = [
     ("bazaar.user.v1.UserService", "http://127.0.0.1:50051"),
     ("bazaar.product.v1.ProductService", "http://127.0.0.1:50052"),
     ("bazaar.order.v1.OrderService", "http://127.0.0.1:50053"),
     ("bazaar.payment.v1.PaymentService", "http://127.0.0.1:50054"),
+    (
+        "bazaar.notification.v1.NotificationService",
+        "http://127.0.0.1:50055",
+    ),
 ];
 
 /// The whole configuration of the `bazaar-gateway` binary.

@@ -38,7 +38,10 @@ use crate::{
 /// launcher sets per service: BAZAAR__SERVER__LISTEN,
 /// BAZAAR__SERVER__ADMIN_LISTEN, BAZAAR__DATABASE__URL,
 /// BAZAAR__AUTH__JWKS_URL, BAZAAR__PRODUCT__URL, BAZAAR__PAYMENT__URL,
-/// BAZAAR__TOKENS__SIGNING_KEY_FILE and BAZAAR__MESH__CERTS_DIR.
+/// BAZAAR__TOKENS__SIGNING_KEY_FILE and BAZAAR__MESH__CERTS_DIR. So
+/// BAZAAR__EVENTS__NATS_URL (or __STREAM, __SUBJECT_PREFIX) reaches the
+/// order service, which publishes order events, and the notification
+/// service, which consumes them, alike.
 ///
 /// The services serve only over mTLS: before starting anything the launcher
 /// makes sure a development CA and a certificate per mesh workload exist
@@ -77,6 +80,9 @@ pub struct Options {
     /// Port of the order service's gRPC server.
     #[arg(long, value_name = "PORT", default_value_t = Service::Order.default_port())]
     pub order_port: u16,
+    /// Port of the notification service's gRPC server.
+    #[arg(long, value_name = "PORT", default_value_t = Service::Notification.default_port())]
+    pub notification_port: u16,
     /// Port of the REST gateway.
     #[arg(long, value_name = "PORT", default_value_t = Service::Gateway.default_port())]
     pub gateway_port: u16,
@@ -93,6 +99,9 @@ pub struct Options {
     /// Admin port of the order service [default: its port + 1000].
     #[arg(long, value_name = "PORT")]
     pub order_admin_port: Option<u16>,
+    /// Admin port of the notification service [default: its port + 1000].
+    #[arg(long, value_name = "PORT")]
+    pub notification_admin_port: Option<u16>,
     /// Admin port of the REST gateway [default: its port + 1000].
     #[arg(long, value_name = "PORT")]
     pub gateway_admin_port: Option<u16>,
@@ -117,6 +126,11 @@ impl Options {
             (Service::Product, self.product_port, self.product_admin_port),
             (Service::Payment, self.payment_port, self.payment_admin_port),
             (Service::Order, self.order_port, self.order_admin_port),
+            (
+                Service::Notification,
+                self.notification_port,
+                self.notification_admin_port,
+            ),
             (Service::Gateway, self.gateway_port, self.gateway_admin_port),
         ] {
             stack.ports.set(service, port);
@@ -149,6 +163,7 @@ const PHASES: [&[Service]; 2] = [
         Service::Product,
         Service::Payment,
         Service::Order,
+        Service::Notification,
         Service::Gateway,
     ],
 ];
@@ -634,7 +649,8 @@ struct Output {
     color: bool,
 }
 
-const TAG_WIDTH: usize = "[devstack]".len();
+/// The longest tag, so every service's log lines start in one column.
+const TAG_WIDTH: usize = "[notification]".len();
 
 impl Output {
     fn new() -> Self {
@@ -659,6 +675,7 @@ impl Output {
             Service::Product => "32",
             Service::Payment => "33",
             Service::Order => "35",
+            Service::Notification => "31",
             Service::Gateway => "34",
         };
         self.paint(&format!("[{}]", service.name()), ansi)
@@ -701,7 +718,7 @@ pub fn banner(stack: &Stack, elapsed: Duration) -> String {
     for (index, service) in stack.services().enumerate() {
         let label = if index == 0 { "Metrics" } else { "" };
         text.push_str(&format!(
-            "  {label:<12}{:<9}{}\n",
+            "  {label:<12}{:<14}{}\n",
             service.name(),
             stack.metrics_url(service)
         ));
@@ -744,14 +761,15 @@ mod tests {
             "REST        http://127.0.0.1:8080",
             "http://127.0.0.1:8080/openapi.json",
             "http://127.0.0.1:8080/docs",
-            "user 127.0.0.1:50051, product 127.0.0.1:50052, payment 127.0.0.1:50054, order 127.0.0.1:50053",
+            "user 127.0.0.1:50051, product 127.0.0.1:50052, payment 127.0.0.1:50054, order 127.0.0.1:50053, notification 127.0.0.1:50055",
             &journey::curl("http://127.0.0.1:8080"),
             &journey::grpcurl(&stack),
             &journey::grpcurl_reflection(&stack),
             "the `dev-client` identity (data/mesh), which the mesh policy lets call the public RPCs only",
-            "  Metrics     user     http://127.0.0.1:51051/metrics\n",
-            "              order    http://127.0.0.1:51053/metrics\n",
-            "              gateway  http://127.0.0.1:9080/metrics\n",
+            "  Metrics     user          http://127.0.0.1:51051/metrics\n",
+            "              order         http://127.0.0.1:51053/metrics\n",
+            "              notification  http://127.0.0.1:51055/metrics\n",
+            "              gateway       http://127.0.0.1:9080/metrics\n",
         ] {
             assert!(text.contains(expected), "{expected}\nin\n{text}");
         }
@@ -828,6 +846,7 @@ mod tests {
         let stack = options.stack().expect("a stack");
         assert_eq!(stack.admin_ports.get(Service::Gateway), 19080);
         assert_eq!(stack.admin_ports.get(Service::Payment), 51054);
+        assert_eq!(stack.admin_ports.get(Service::Notification), 51055);
 
         let options = Options::parse_from(["bazaar-devstack", "--user-port", "65000"]);
         let error = options.stack().expect_err("65000 + 1000 is no port");

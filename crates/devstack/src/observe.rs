@@ -115,6 +115,7 @@ mod tests {
             ("product", "127.0.0.1:51052"),
             ("order", "127.0.0.1:51053"),
             ("payment", "127.0.0.1:51054"),
+            ("notification", "127.0.0.1:51055"),
             ("gateway", "127.0.0.1:9080"),
         ] {
             let job = format!(
@@ -123,7 +124,7 @@ mod tests {
             );
             assert!(text.contains(&job), "{job}\nin\n{text}");
         }
-        assert_eq!(text.matches("job_name:").count(), 5);
+        assert_eq!(text.matches("job_name:").count(), 6);
     }
 
     #[test]
@@ -136,7 +137,7 @@ mod tests {
         assert!(text.contains("[\"127.0.0.1:40123\"]"), "{text}");
         assert!(!text.contains("gateway"), "{text}");
         assert!(!text.contains("rule_files"), "{text}");
-        assert_eq!(text.matches("job_name:").count(), 4);
+        assert_eq!(text.matches("job_name:").count(), 5);
     }
 
     #[test]

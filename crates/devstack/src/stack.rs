@@ -19,22 +19,30 @@ pub enum Service {
     Product,
     Payment,
     Order,
+    Notification,
     Gateway,
 }
 
 impl Service {
     /// Every binary, in start order: the user service first (the others
     /// fetch its token keys), the REST gateway last.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::User,
         Self::Product,
         Self::Payment,
         Self::Order,
+        Self::Notification,
         Self::Gateway,
     ];
 
     /// The gRPC services (everything but the gateway).
-    pub const GRPC: [Self; 4] = [Self::User, Self::Product, Self::Payment, Self::Order];
+    pub const GRPC: [Self; 5] = [
+        Self::User,
+        Self::Product,
+        Self::Payment,
+        Self::Order,
+        Self::Notification,
+    ];
 
     /// Short name, used for log tags and database names.
     pub fn name(self) -> &'static str {
@@ -43,6 +51,7 @@ impl Service {
             Self::Product => "product",
             Self::Payment => "payment",
             Self::Order => "order",
+            Self::Notification => "notification",
             Self::Gateway => "gateway",
         }
     }
@@ -54,6 +63,7 @@ impl Service {
             Self::Product => "bazaar-product",
             Self::Payment => "bazaar-payment",
             Self::Order => "bazaar-order",
+            Self::Notification => "bazaar-notification",
             Self::Gateway => "bazaar-gateway",
         }
     }
@@ -65,6 +75,7 @@ impl Service {
             Self::Product => 50052,
             Self::Order => 50053,
             Self::Payment => 50054,
+            Self::Notification => 50055,
             Self::Gateway => 8080,
         }
     }
@@ -82,6 +93,7 @@ impl Service {
             Self::Product => Some("bazaar.product.v1.ProductService"),
             Self::Payment => Some("bazaar.payment.v1.PaymentService"),
             Self::Order => Some("bazaar.order.v1.OrderService"),
+            Self::Notification => Some("bazaar.notification.v1.NotificationService"),
             Self::Gateway => None,
         }
     }
@@ -92,7 +104,8 @@ impl Service {
             Self::Product => 1,
             Self::Payment => 2,
             Self::Order => 3,
-            Self::Gateway => 4,
+            Self::Notification => 4,
+            Self::Gateway => 5,
         }
     }
 }
@@ -103,12 +116,12 @@ pub const ADMIN_PORT_OFFSET: u16 = 1000;
 
 /// A port per binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ports([u16; 5]);
+pub struct Ports([u16; Service::ALL.len()]);
 
 impl Ports {
     /// The documented fixed ports.
     pub fn defaults() -> Self {
-        let mut ports = Self([0; 5]);
+        let mut ports = Self([0; Service::ALL.len()]);
         for service in Service::ALL {
             ports.set(service, service.default_port());
         }
@@ -117,7 +130,7 @@ impl Ports {
 
     /// The documented fixed admin ports.
     pub fn admin_defaults() -> Self {
-        let mut ports = Self([0; 5]);
+        let mut ports = Self([0; Service::ALL.len()]);
         for service in Service::ALL {
             ports.set(service, service.default_admin_port());
         }
@@ -318,7 +331,10 @@ impl Stack {
                 set("PRODUCT__URL", self.url(Service::Product));
                 set("PAYMENT__URL", self.url(Service::Payment));
             }
-            Service::Product | Service::Payment => {
+            // Notification verifies tokens too; its NATS settings
+            // (BAZAAR__EVENTS__…) pass through from the caller, as order's
+            // do, so both name the same stream.
+            Service::Product | Service::Payment | Service::Notification => {
                 set("AUTH__JWKS_URL", self.url(Service::User));
             }
             Service::Gateway => {}
@@ -401,7 +417,12 @@ mod tests {
         );
         // Development mode: the dev admin exists only under the launcher.
         has(Service::User, "BAZAAR__BOOTSTRAP_ADMIN__ENABLED", "true");
-        for service in [Service::Product, Service::Order, Service::Payment] {
+        for service in [
+            Service::Product,
+            Service::Order,
+            Service::Payment,
+            Service::Notification,
+        ] {
             assert!(
                 !env(service)
                     .iter()
@@ -418,6 +439,26 @@ mod tests {
             Service::Payment,
             "BAZAAR__AUTH__JWKS_URL",
             "http://127.0.0.1:50051",
+        );
+        has(
+            Service::Notification,
+            "BAZAAR__SERVER__LISTEN",
+            "127.0.0.1:50055",
+        );
+        has(
+            Service::Notification,
+            "BAZAAR__SERVER__ADMIN_LISTEN",
+            "127.0.0.1:51055",
+        );
+        has(
+            Service::Notification,
+            "BAZAAR__AUTH__JWKS_URL",
+            "http://127.0.0.1:50051",
+        );
+        has(
+            Service::Notification,
+            "BAZAAR__DATABASE__URL",
+            "sqlite://data/notification.db",
         );
         has(
             Service::Order,
@@ -438,6 +479,9 @@ mod tests {
         assert_eq!(args[2..4], ["--admin-listen", "127.0.0.1:9080"]);
         assert_eq!(args[4..6], ["--mesh-certs-dir", "data/mesh"]);
         assert!(args.contains(&"bazaar.order.v1.OrderService=http://127.0.0.1:50053".to_owned()));
+        assert!(args.contains(
+            &"bazaar.notification.v1.NotificationService=http://127.0.0.1:50055".to_owned()
+        ));
         assert_eq!(stack.rest_url().as_deref(), Some("http://127.0.0.1:8080"));
         assert_eq!(
             stack.metrics_url(Service::Payment),
@@ -457,6 +501,8 @@ mod tests {
             "dev-client.key",
             "gateway.pem",
             "order.key",
+            "notification.pem",
+            "notification.key",
         ] {
             assert!(stack.mesh_dir().join(file).is_file(), "{file}");
         }

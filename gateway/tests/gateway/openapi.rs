@@ -241,7 +241,7 @@ async fn bazaar_contracts_are_routed_and_documented() {
         .filter(|m| m.options().has_extension(&http))
         .map(|m| format!("{}/{}", m.parent_service().full_name(), m.name()))
         .collect();
-    assert_eq!(annotated.len(), 22, "{annotated:?}");
+    assert_eq!(annotated.len(), 23, "{annotated:?}");
     for rpc in &annotated {
         assert!(routes.iter().any(|r| r.rpc == *rpc), "{rpc} is not routed");
     }
@@ -275,6 +275,10 @@ async fn bazaar_contracts_are_routed_and_documented() {
     assert_eq!(
         upstream_of("bazaar.payment.v1.PaymentService/GetPayment").as_deref(),
         Some("http://127.0.0.1:50054")
+    );
+    assert_eq!(
+        upstream_of("bazaar.notification.v1.NotificationService/ListNotifications").as_deref(),
+        Some("http://127.0.0.1:50055")
     );
 
     validate(gateway.openapi_json());

@@ -211,7 +211,7 @@ async fn run_reports_start_up_errors() {
 #[tokio::test]
 async fn proxyless_the_embedded_contracts_are_all_mesh_workloads() {
     let gateway = Gateway::build(&test_config(), &mesh().config()).expect("in the mesh");
-    assert_eq!(gateway.routes().len(), 22);
+    assert_eq!(gateway.routes().len(), 23);
 }
 
 #[tokio::test]
