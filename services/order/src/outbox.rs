@@ -2,6 +2,10 @@
 //! message a change announces, its subject and its id. The store writes the
 //! row in the same transaction as the change, so an event exists exactly
 //! when its change does; a relay publishes the rows to the broker.
+//!
+//! Each row also keeps the W3C `traceparent` of the span that made the
+//! change (the request's, or recovery's saga), so the relay's publish and
+//! the consumers' work join the trace of the change they follow.
 
 use bazaar_domain::{Money, id::Uuid};
 use bazaar_proto::order::v1 as pb;
@@ -30,6 +34,21 @@ pub struct OutboxEvent {
     pub payload: Vec<u8>,
     /// µs since the epoch: the change's own time.
     pub created_at: i64,
+    /// The change's W3C trace context; empty outside any trace (telemetry
+    /// off).
+    pub traceparent: String,
+}
+
+/// The `traceparent` of the span current now, through the process's
+/// propagator; empty when there is no trace to join.
+pub fn current_traceparent() -> String {
+    let mut headers = tonic::codegen::http::HeaderMap::new();
+    bazaar_runtime::telemetry::inject_current_context(&mut headers);
+    headers
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn metadata(order: &Order, event_id: &str, at: i64) -> pb::EventMetadata {
@@ -114,5 +133,6 @@ pub fn announcing(order: &Order, at: i64) -> Option<OutboxEvent> {
         subject,
         payload,
         created_at: at,
+        traceparent: current_traceparent(),
     })
 }

@@ -4,6 +4,11 @@
 //! sent, and prunes sent ones later. A crash between publishing and marking
 //! republishes at most one batch, which the broker deduplicates; consumers
 //! are idempotent by event id for the rest.
+//!
+//! Each publish is a span of its own (`order_events.publish`, kind
+//! PRODUCER), a child of the trace context the change stored with its row,
+//! and its own context goes out as the message's `traceparent` (and
+//! `tracestate`) header: the trace reads change → publish → consumer.
 
 use std::{sync::Arc, time::Duration};
 
@@ -13,6 +18,7 @@ use async_nats::{
 };
 use bazaar_runtime::db::now_micros;
 use tokio::sync::watch;
+use tracing::{Instrument as _, Span, field::Empty};
 
 use crate::{
     config::EventsConfig,
@@ -91,6 +97,47 @@ pub async fn run(
     }
 }
 
+/// The span of publishing `event`: a PRODUCER child of the trace context
+/// stored with it (a root when it has none).
+fn publish_span(event: &StoredEvent, subject: &str) -> Span {
+    let mut carrier = tonic::codegen::http::HeaderMap::new();
+    if let Ok(value) = event.traceparent.parse() {
+        carrier.insert("traceparent", value);
+    }
+    let parent = bazaar_runtime::telemetry::extract_context(&carrier);
+    // Current while the span is made, the stored context becomes its
+    // parent: the runtime's OpenTelemetry layer parents new spans on the
+    // active context (no extra crate for `set_parent`).
+    let _active = parent.attach();
+    tracing::info_span!(
+        "order_events.publish",
+        otel.kind = "producer",
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+        messaging.system = "nats",
+        messaging.destination.name = subject,
+        messaging.message.id = %event.event_id,
+    )
+}
+
+/// The current span's trace context as message headers.
+fn trace_headers() -> Vec<(&'static str, String)> {
+    let mut carrier = tonic::codegen::http::HeaderMap::new();
+    bazaar_runtime::telemetry::inject_current_context(&mut carrier);
+    ["traceparent", "tracestate"]
+        .into_iter()
+        .filter_map(|name| {
+            let value = carrier.get(name)?.to_str().ok()?;
+            (!value.is_empty()).then(|| (name, value.to_owned()))
+        })
+        .collect()
+}
+
+fn failed(span: &Span, error: &dyn std::fmt::Display) {
+    span.record("otel.status_code", "ERROR");
+    span.record("otel.status_description", error.to_string().as_str());
+}
+
 /// Aborts the task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -159,33 +206,45 @@ impl Relay {
     /// how many were published.
     pub async fn publish_batch(&self) -> anyhow::Result<usize> {
         let pending = self.store.pending_events(self.config.batch).await?;
-        let mut acks: Vec<(String, PublishAckFuture)> = Vec::with_capacity(pending.len());
+        let mut acks: Vec<(String, PublishAckFuture, Span)> = Vec::with_capacity(pending.len());
         let mut failure = None;
         for event in pending {
+            let subject = self.subject(&event);
+            let span = publish_span(&event, &subject);
             let mut headers = HeaderMap::new();
             headers.insert("Nats-Msg-Id", event.event_id.as_str());
+            for (name, value) in span.in_scope(trace_headers) {
+                headers.insert(name, value.as_str());
+            }
             match self
                 .jetstream
-                .publish_with_headers(self.subject(&event), headers, event.payload.into())
+                .publish_with_headers(subject, headers, event.payload.into())
+                .instrument(span.clone())
                 .await
             {
-                Ok(ack) => acks.push((event.event_id, ack)),
+                Ok(ack) => acks.push((event.event_id, ack, span)),
                 Err(error) => {
+                    failed(&span, &error);
                     failure = Some(anyhow::Error::from(error));
                     break;
                 }
             }
         }
         let mut sent = Vec::with_capacity(acks.len());
-        for (event_id, ack) in acks {
+        // Each span lasts until its acknowledgement: a publish is done when
+        // the broker has the event.
+        for (event_id, ack, span) in acks {
             // An event after an unacknowledged one waits too, so each
             // order's events are marked in the order they happened.
             if failure.is_some() {
                 break;
             }
-            match ack.await {
+            match ack.into_future().instrument(span.clone()).await {
                 Ok(_) => sent.push(event_id),
-                Err(error) => failure = Some(error.into()),
+                Err(error) => {
+                    failed(&span, &error);
+                    failure = Some(error.into());
+                }
             }
         }
         if !sent.is_empty() {

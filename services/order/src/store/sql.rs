@@ -183,14 +183,15 @@ fn moved(order: &Order, to: SagaState, change: Change, now: i64) -> Order {
 /// Writes `event` into the outbox inside the transaction of its change.
 async fn write_event(tx: &mut AnyConnection, event: &OutboxEvent) -> Result<(), ServiceError> {
     sqlx::query(
-        "INSERT INTO order_outbox (event_id, order_id, subject, payload, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO order_outbox (event_id, order_id, subject, payload, created_at, traceparent) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&event.event_id)
     .bind(&event.order_id)
     .bind(event.subject)
     .bind(event.payload.clone())
     .bind(event.created_at)
+    .bind(&event.traceparent)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -204,6 +205,8 @@ pub struct StoredEvent {
     pub subject: String,
     pub payload: Vec<u8>,
     pub created_at: i64,
+    /// The change's W3C trace context; empty when it had none.
+    pub traceparent: String,
     /// When the broker acknowledged it; `None` while pending.
     pub sent_at: Option<i64>,
 }
@@ -215,6 +218,7 @@ fn stored_event(row: &AnyRow) -> Result<StoredEvent, ServiceError> {
         subject: row.try_get("subject")?,
         payload: row.try_get("payload")?,
         created_at: row.try_get("created_at")?,
+        traceparent: row.try_get("traceparent")?,
         sent_at: row.try_get("sent_at")?,
     })
 }
@@ -222,7 +226,7 @@ fn stored_event(row: &AnyRow) -> Result<StoredEvent, ServiceError> {
 macro_rules! select_events {
     ($rest:literal) => {
         concat!(
-            "SELECT event_id, order_id, subject, payload, created_at, sent_at \
+            "SELECT event_id, order_id, subject, payload, created_at, traceparent, sent_at \
              FROM order_outbox ",
             $rest
         )

@@ -1,15 +1,21 @@
 //! The outbox relay against the machine's real NATS JetStream: events reach
 //! the stream in order, with their ids as `Nats-Msg-Id`, and a relay that
 //! republishes after a crash between publishing and marking sent adds no
-//! copy. Each test has its own stream and subject prefix, and deletes them.
+//! copy; and each message carries the trace of the request that made its
+//! change. Each test has its own stream and subject prefix, and deletes them.
 
 use std::time::Duration;
 
 use async_nats::jetstream;
 use bazaar_order::{outbox, store::sql::SqlOrderStore};
+use bazaar_proto::order::v1::ShipOrderRequest;
 use bazaar_runtime::{auth::Role, db::Backend};
+use tracing::Instrument as _;
 
-use crate::support::{Shop, backends, isolated_events, jetstream, place, test_cards};
+use crate::support::{
+    Shop, as_user, backends, isolated_events, jetstream, place, span_in_fresh_trace, telemetry,
+    test_cards,
+};
 
 /// Waits (bounded) until the stream holds `count` messages.
 async fn stream_holds(js: &jetstream::Context, name: &str, count: u64) {
@@ -97,5 +103,93 @@ async fn relays_in_order_once(backend: Backend) {
 async fn the_relay_publishes_every_event_once_in_order() {
     for backend in backends() {
         relays_in_order_once(backend).await;
+    }
+}
+
+/// `(trace id, parent span id)` of a `traceparent` header value.
+fn trace_of(traceparent: &str) -> (String, String) {
+    let fields: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(fields.len(), 4, "a W3C traceparent: {traceparent:?}");
+    (fields[1].to_owned(), fields[2].to_owned())
+}
+
+async fn messages_carry_the_request_trace(backend: Backend) {
+    let events = isolated_events();
+    let stream_name = events.stream.clone();
+    let shop = Shop::open_with(backend, |config| config.settings.events = events).await;
+    let js = jetstream().await;
+    let mug = shop.stock("MUG-TRACE", 1250, 10).await;
+    let ada = shop.token("ada", Role::Customer);
+    let admin = shop.token("boss", Role::Admin);
+    let mut orders = shop.orders().await;
+
+    // Two requests, each in a trace of the test's own, sent as the gateway
+    // sends them (its client span injects `traceparent`): the placing one
+    // (placed and confirmed: the drive runs in its trace) and the shipping one.
+    let (placing, placing_trace) = span_in_fresh_trace("placing");
+    let request = as_user(place("t-ok", &[(&mug, 1)], test_cards::APPROVED), &ada);
+    let placed = orders
+        .place_order(request)
+        .instrument(placing)
+        .await
+        .unwrap()
+        .into_inner();
+    let order_id = placed.order.unwrap().id;
+    shop.settled(&order_id).await;
+    let (shipping, shipping_trace) = span_in_fresh_trace("shipping");
+    let request = as_user(
+        ShipOrderRequest {
+            order_id: order_id.clone(),
+        },
+        &admin,
+    );
+    orders
+        .ship_order(request)
+        .instrument(shipping)
+        .await
+        .unwrap();
+    stream_holds(&js, &stream_name, 3).await;
+
+    let store = SqlOrderStore::new(shop.order_database().await);
+    let rows = store.events_of(order_id.parse().unwrap()).await.unwrap();
+    let stream = js.get_stream(&stream_name).await.unwrap();
+    let expected = [
+        ("OrderPlaced", &placing_trace),
+        ("OrderConfirmed", &placing_trace),
+        ("OrderShipped", &shipping_trace),
+    ];
+    for (sequence, (name, trace_id)) in (1..).zip(expected) {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        assert!(message.subject.ends_with(name), "{backend:?}: {message:?}");
+        let row = &rows[usize::try_from(sequence - 1).unwrap()];
+        assert_eq!(
+            message.headers.get("Nats-Msg-Id").map(|v| v.as_str()),
+            Some(row.event_id.as_str())
+        );
+        // The row kept the change's context, in the request's trace.
+        let (row_trace, row_parent) = trace_of(&row.traceparent);
+        assert_eq!(&row_trace, trace_id, "{backend:?} {name}: {row:?}");
+        let header = message
+            .headers
+            .get("traceparent")
+            .unwrap_or_else(|| panic!("{backend:?} {name}: no traceparent header"))
+            .as_str()
+            .to_owned();
+        let (message_trace, message_parent) = trace_of(&header);
+        assert_eq!(&message_trace, trace_id, "{backend:?} {name}: {header}");
+        // The message's parent is the relay's publish span, not the change's
+        // span: the trace shows the publish in between.
+        assert_ne!(message_parent, row_parent, "{backend:?} {name}: {header}");
+    }
+
+    js.delete_stream(&stream_name).await.unwrap();
+    shop.close().await;
+}
+
+#[tokio::test]
+async fn each_message_carries_the_trace_of_the_request_that_made_its_change() {
+    telemetry();
+    for backend in backends() {
+        messages_carry_the_request_trace(backend).await;
     }
 }

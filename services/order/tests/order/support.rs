@@ -309,6 +309,44 @@ pub fn place(key: &str, lines: &[(&Product, i32)], card_number: &str) -> PlaceOr
     }
 }
 
+/// The runtime's telemetry as a service's `main` installs it (log lines to
+/// nowhere), once per test process: spans then carry OpenTelemetry context
+/// and the W3C propagator reads and writes `traceparent`, as in production.
+pub fn telemetry() {
+    static INSTALLED: std::sync::OnceLock<bazaar_runtime::telemetry::TelemetryGuard> =
+        std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        bazaar_runtime::telemetry::init_with_writer(
+            "order-test",
+            &bazaar_runtime::telemetry::TelemetryConfig::default(),
+            std::io::sink,
+        )
+        .expect("telemetry installs (no other global subscriber in this process)")
+    });
+}
+
+/// A span in a trace of the test's own choosing, and that trace's id. Calls
+/// made inside it carry the trace: the mesh client's span is its child and
+/// injects `traceparent` (overwriting any set on the request by hand).
+pub fn span_in_fresh_trace(name: &'static str) -> (tracing::Span, String) {
+    let trace_id = bazaar_domain::id::Uuid::now_v7().simple().to_string();
+    let span_id = &bazaar_domain::id::Uuid::now_v7().simple().to_string()[16..];
+    let mut headers = tonic::codegen::http::HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        format!("00-{trace_id}-{span_id}-01").parse().unwrap(),
+    );
+    // Active while the span is made, the context becomes its parent.
+    let _active = bazaar_runtime::telemetry::extract_context(&headers).attach();
+    let span = tracing::info_span!("test", otel.name = name);
+    assert_eq!(
+        span.in_scope(bazaar_runtime::telemetry::current_trace_id),
+        Some(trace_id.clone()),
+        "the test's span is in the chosen trace (telemetry installed?)"
+    );
+    (span, trace_id)
+}
+
 pub fn nats_url() -> String {
     std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
