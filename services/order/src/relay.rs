@@ -5,6 +5,10 @@
 //! republishes at most one batch, which the broker deduplicates; consumers
 //! are idempotent by event id for the rest.
 //!
+//! An idle relay is woken by the store as soon as a transaction that wrote
+//! events commits, so an event reaches the broker within milliseconds;
+//! `events.poll_interval` is the fallback, for rows another replica wrote.
+//!
 //! Each publish is a span of its own (`order_events.publish`, kind
 //! PRODUCER), a child of the trace context the change stored with its row,
 //! and its own context goes out as the message's `traceparent` (and
@@ -62,7 +66,7 @@ pub async fn run(
         let mut last_warning = None;
         loop {
             counting.measure_backlog(&metrics, &mut last_warning).await;
-            if pause(&mut counting_stop, COUNT_INTERVAL).await {
+            if pause(&mut counting_stop, COUNT_INTERVAL, std::future::pending()).await {
                 return;
             }
         }
@@ -74,15 +78,17 @@ pub async fn run(
         if !stream_ready {
             stream_ready = relay.ensure_stream().await;
         }
-        let wait = if !stream_ready {
-            BACKOFF
+        // Only an idle relay is woken by a commit: after a failure it backs
+        // off whatever is written meanwhile.
+        let (wait, wake) = if !stream_ready {
+            (BACKOFF, false)
         } else {
             match relay.publish_batch().await {
-                Ok(published) if published > 0 => Duration::ZERO,
-                Ok(_) => relay.config.poll_interval,
+                Ok(published) if published > 0 => (Duration::ZERO, false),
+                Ok(_) => (relay.config.poll_interval, true),
                 Err(error) => {
                     tracing::warn!(%error, "publishing order events failed; they stay in the outbox");
-                    BACKOFF
+                    (BACKOFF, false)
                 }
             }
         };
@@ -91,7 +97,14 @@ pub async fn run(
             last_prune = now;
             relay.prune(now).await;
         }
-        if pause(&mut stop, wait).await {
+        let written = async {
+            if wake {
+                relay.store.outbox_written().await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        if pause(&mut stop, wait, written).await {
             return;
         }
     }
@@ -147,13 +160,19 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Sleeps for `wait`, or less if stopped; whether it was stopped.
-async fn pause(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool {
+/// Sleeps for `wait`, or less if stopped or `woken` completes first;
+/// whether it was stopped.
+async fn pause(
+    stop: &mut watch::Receiver<bool>,
+    wait: Duration,
+    woken: impl std::future::Future<Output = ()>,
+) -> bool {
     if *stop.borrow() {
         return true;
     }
     tokio::select! {
         () = tokio::time::sleep(wait) => *stop.borrow(),
+        () = woken => *stop.borrow(),
         _ = stop.changed() => true,
     }
 }

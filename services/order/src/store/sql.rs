@@ -2,7 +2,10 @@
 
 use std::{
     str::FromStr,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use bazaar_domain::{IdError, Money};
@@ -11,6 +14,7 @@ use bazaar_runtime::{
     status::ServiceError,
 };
 use sqlx::{AnyConnection, Row, any::AnyRow, migrate::Migrator};
+use tokio::sync::Notify;
 
 use super::{Change, Created, NewOrder, OrderStore, Unfinished};
 use crate::{
@@ -40,11 +44,18 @@ pub struct SqlOrderStore {
     /// Whether changes write their events into the outbox: only when a
     /// relay publishes them, else the outbox would only grow.
     outbox: bool,
+    /// Told after each commit that wrote outbox rows, so the relay publishes
+    /// them at once instead of at its next poll.
+    written: Arc<Notify>,
 }
 
 impl SqlOrderStore {
     pub fn new(db: Database) -> Self {
-        Self { db, outbox: false }
+        Self {
+            db,
+            outbox: false,
+            written: Arc::new(Notify::new()),
+        }
     }
 
     /// The same store, writing (or not) each change's event to the outbox.
@@ -54,6 +65,13 @@ impl SqlOrderStore {
 
     fn event_of(&self, order: &Order, at: i64) -> Option<OutboxEvent> {
         self.outbox.then(|| outbox::announcing(order, at)).flatten()
+    }
+
+    /// Completes once a transaction of this store that wrote outbox rows
+    /// has committed since the last wait ended (or right away if one has):
+    /// a commit while nobody waits is not lost.
+    pub async fn outbox_written(&self) {
+        self.written.notified().await;
     }
 }
 
@@ -223,6 +241,20 @@ fn stored_event(row: &AnyRow) -> Result<StoredEvent, ServiceError> {
     })
 }
 
+/// Ids per `mark_sent` statement: a whole default batch (256), and far
+/// below the bound parameters either backend allows in one statement.
+const MARK_CHUNK: usize = 256;
+
+/// `UPDATE … WHERE event_id IN ($2, …)` for `count` ids. Only numbered
+/// placeholders are generated (both backends read `$n`); every value is bound.
+fn mark_sent_statement(count: usize) -> String {
+    let placeholders: Vec<String> = (2..count + 2).map(|n| format!("${n}")).collect();
+    format!(
+        "UPDATE order_outbox SET sent_at = $1 WHERE event_id IN ({})",
+        placeholders.join(", ")
+    )
+}
+
 macro_rules! select_events {
     ($rest:literal) => {
         concat!(
@@ -256,15 +288,18 @@ impl SqlOrderStore {
         rows.iter().map(stored_event).collect()
     }
 
-    /// Marks events the broker acknowledged, in one transaction.
+    /// Marks events the broker acknowledged: one statement per
+    /// [`MARK_CHUNK`] ids (one for a default batch), in one transaction.
     pub async fn mark_sent(&self, event_ids: &[String], at: i64) -> Result<(), ServiceError> {
         let mut tx = self.db.begin_write().await?;
-        for id in event_ids {
-            sqlx::query("UPDATE order_outbox SET sent_at = $1 WHERE event_id = $2")
-                .bind(at)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        for chunk in event_ids.chunks(MARK_CHUNK) {
+            let statement = mark_sent_statement(chunk.len());
+            // One text per chunk length: not worth a prepared statement each.
+            let mut update = sqlx::query(&statement).persistent(false).bind(at);
+            for id in chunk {
+                update = update.bind(id);
+            }
+            update.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -360,10 +395,14 @@ impl OrderStore for SqlOrderStore {
             created_at: now,
             updated_at: now,
         };
-        if let Some(event) = self.event_of(&created, now) {
-            write_event(&mut tx, &event).await?;
+        let event = self.event_of(&created, now);
+        if let Some(event) = &event {
+            write_event(&mut tx, event).await?;
         }
         tx.commit().await?;
+        if event.is_some() {
+            self.written.notify_one();
+        }
         Ok(Created::New(created))
     }
 
@@ -432,6 +471,9 @@ impl OrderStore for SqlOrderStore {
             write_event(&mut tx, event).await?;
         }
         tx.commit().await?;
+        if event.is_some() {
+            self.written.notify_one();
+        }
         Ok(Some(after))
     }
 

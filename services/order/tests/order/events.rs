@@ -4,17 +4,18 @@
 //! copy; and each message carries the trace of the request that made its
 //! change. Each test has its own stream and subject prefix, and deletes them.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use bazaar_order::{outbox, store::sql::SqlOrderStore};
 use bazaar_proto::order::v1::ShipOrderRequest;
 use bazaar_runtime::{auth::Role, db::Backend};
+use tokio_stream::StreamExt as _;
 use tracing::Instrument as _;
 
 use crate::support::{
-    Shop, as_user, backends, isolated_events, jetstream, place, span_in_fresh_trace, telemetry,
-    test_cards,
+    Shop, as_user, backends, isolated_events, jetstream, nats_url, place, span_in_fresh_trace,
+    telemetry, test_cards,
 };
 
 /// Waits (bounded) until the stream holds `count` messages.
@@ -191,5 +192,72 @@ async fn each_message_carries_the_trace_of_the_request_that_made_its_change() {
     telemetry();
     for backend in backends() {
         messages_carry_the_request_trace(backend).await;
+    }
+}
+
+async fn events_go_out_at_once(backend: Backend) {
+    // A relay that polled would take a minute: only the commit's wake-up can
+    // get an event out in time.
+    let events = bazaar_order::config::EventsConfig {
+        poll_interval: Duration::from_secs(60),
+        ..isolated_events()
+    };
+    let (stream_name, prefix) = (events.stream.clone(), events.subject_prefix.clone());
+    let shop = Shop::open_with(backend, |config| config.settings.events = events).await;
+    let nats = async_nats::connect(nats_url()).await.unwrap();
+    let mut published = nats.subscribe(format!("{prefix}.>")).await.unwrap();
+    nats.flush().await.unwrap();
+    let mug = shop.stock("MUG-SOON", 1250, 10).await;
+    let ada = shop.token("ada", Role::Customer);
+    let admin = shop.token("boss", Role::Admin);
+    let order = shop
+        .checkout(place("soon", &[(&mug, 1)], test_cards::APPROVED), &ada)
+        .await;
+    for name in ["OrderPlaced", "OrderConfirmed"] {
+        let message = tokio::time::timeout(Duration::from_secs(5), published.next())
+            .await
+            .unwrap_or_else(|_| panic!("{backend:?}: no {name} within 5 s"))
+            .unwrap();
+        assert!(message.subject.ends_with(name), "{backend:?}: {message:?}");
+    }
+
+    let mut orders = shop.orders().await;
+    let sent = Instant::now();
+    orders
+        .ship_order(as_user(
+            ShipOrderRequest {
+                order_id: order.id.clone(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    let returned = Instant::now();
+    let message = tokio::time::timeout(Duration::from_secs(2), published.next())
+        .await
+        .unwrap_or_else(|_| panic!("{backend:?}: no OrderShipped within 2 s"))
+        .unwrap();
+    let (since_sent, since_returned) = (sent.elapsed(), returned.elapsed());
+    assert!(
+        message.subject.ends_with("OrderShipped"),
+        "{backend:?}: {message:?}"
+    );
+    eprintln!(
+        "{backend:?}: OrderShipped on NATS {since_sent:?} after ShipOrder was sent, \
+         {since_returned:?} after it returned"
+    );
+    assert!(
+        since_returned < Duration::from_millis(100),
+        "{backend:?}: {since_returned:?}"
+    );
+
+    jetstream().await.delete_stream(&stream_name).await.unwrap();
+    shop.close().await;
+}
+
+#[tokio::test]
+async fn an_event_reaches_nats_as_soon_as_its_change_commits() {
+    for backend in backends() {
+        events_go_out_at_once(backend).await;
     }
 }

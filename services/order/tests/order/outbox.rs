@@ -2,11 +2,18 @@
 //! it should, in order, in the transaction of the change they announce; and
 //! while NATS is away the outbox fills only up to its bound.
 
-use bazaar_order::{outbox, store::sql::SqlOrderStore};
+use bazaar_order::{
+    outbox,
+    store::sql::{MIGRATIONS, SqlOrderStore},
+};
 use bazaar_proto::order::v1::{
     CancelOrderRequest, OrderConfirmed, OrderFailed, OrderPlaced, ShipOrderRequest,
 };
-use bazaar_runtime::{auth::Role, db::Backend};
+use bazaar_runtime::{
+    auth::Role,
+    db::{Backend, Database},
+    testing::TestDatabase,
+};
 use prost::Message;
 
 use crate::support::{Shop, as_user, backends, isolated_events, jetstream, place, test_cards};
@@ -171,4 +178,40 @@ async fn with_nats_away_checkout_goes_on_until_the_outbox_is_full() {
     let waiting = store(&shop).await.pending_count().await.unwrap();
     assert!(waiting >= 3, "{waiting} events wait");
     shop.close().await;
+}
+
+#[tokio::test]
+async fn marking_sent_covers_every_listed_event_and_no_other() {
+    for backend in backends() {
+        let test_db = TestDatabase::create(backend).await;
+        let db = Database::connect(&test_db.config, MIGRATIONS)
+            .await
+            .unwrap();
+        // More than two statements' worth (256 ids each) and a remainder.
+        let ids: Vec<String> = (0..601).map(|n| format!("event-{n:04}")).collect();
+        let mut tx = db.pool().begin().await.unwrap();
+        for (n, id) in (0_i64..).zip(&ids) {
+            sqlx::query(
+                "INSERT INTO order_outbox (event_id, order_id, subject, payload, created_at) \
+                 VALUES ($1, 'order', 'bazaar.order.v1.OrderPlaced', $2, $3)",
+            )
+            .bind(id)
+            .bind(Vec::<u8>::new())
+            .bind(n)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let store = SqlOrderStore::new(db);
+        let (listed, left) = ids.split_at(600);
+        store.mark_sent(listed, 42).await.unwrap();
+        let pending = store.pending_events(1_000).await.unwrap();
+        assert_eq!(
+            pending.iter().map(|e| &e.event_id).collect::<Vec<_>>(),
+            left.iter().collect::<Vec<_>>(),
+            "{backend:?}"
+        );
+        assert_eq!(store.pending_count().await.unwrap(), 1, "{backend:?}");
+    }
 }
