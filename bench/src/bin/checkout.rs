@@ -4,10 +4,17 @@
 //! (or `BENCH_DATABASE_URL`) names a server, else SQLite. Bounded.
 //!
 //! `TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run --release -p bazaar-bench --bin checkout`
+//!
+//! With `BENCH_EVENTS=nats://127.0.0.1:4222`, a second order service on its
+//! own database publishes its order events there (a stream of its own,
+//! deleted after), and rounds alternate between the two, 10 s each: the
+//! cost of the outbox and its relay per checkout, in one run.
 
 use std::{sync::Arc, time::Duration};
 
 use bazaar_bench::{TABLE_HEADER, closed_loop};
+use bazaar_mesh::MeshChannel;
+use bazaar_order::config::EventsConfig;
 use bazaar_proto::{
     common::v1::Money,
     order::v1::{
@@ -69,7 +76,9 @@ async fn main() -> anyhow::Result<()> {
         TestDatabase::create(backend).await,
         TestDatabase::create(backend).await,
         TestDatabase::create(backend).await,
+        TestDatabase::create(backend).await,
     ];
+    let events_url = std::env::var("BENCH_EVENTS").ok();
     // Every service on port 0, its own database, trusting the bench's key.
     let shared = |workload: &'static str, database: &TestDatabase| ServiceConfig {
         workload,
@@ -94,14 +103,30 @@ async fn main() -> anyhow::Result<()> {
         };
         Spawned::start_in_mesh("payment", |l, s| bazaar_payment::run(config, l, s)).await
     };
-    let order = {
+    let start_order = |database: &TestDatabase, events: EventsConfig| {
         let mut config = bazaar_order::config::Config {
-            shared: shared("order", &databases[2]),
+            shared: shared("order", database),
             ..Default::default()
         };
         config.settings.product = ClientConfig::for_url(product.url());
         config.settings.payment = ClientConfig::for_url(payment.url());
-        Spawned::start_in_mesh("order", |l, s| bazaar_order::run(config, l, s)).await
+        config.settings.events = events;
+        Spawned::start_in_mesh("order", |l, s| bazaar_order::run(config, l, s))
+    };
+    let order = start_order(&databases[2], EventsConfig::default()).await;
+    let publishing = match &events_url {
+        Some(url) => {
+            let id = bazaar_domain::id::Uuid::now_v7().simple().to_string();
+            let events = EventsConfig {
+                nats_url: Some(url.clone()),
+                stream: format!("BENCH_{id}"),
+                subject_prefix: format!("bench.{id}.bazaar.order.v1"),
+                ..EventsConfig::default()
+            };
+            let stream = events.stream.clone();
+            Some((start_order(&databases[3], events).await, stream))
+        }
+        None => None,
     };
 
     let (admin, _) = signer.issue("admin", &[Role::Admin], Duration::from_secs(3600))?;
@@ -145,15 +170,17 @@ async fn main() -> anyhow::Result<()> {
             })
             .collect::<Result<_, _>>()?,
     );
-    let mut channels = Vec::new();
-    for _ in 0..4 {
-        channels.push(order.channel_as("gateway"));
-    }
-    let channels = Arc::new(channels);
+    let channels_to = |order: &Spawned| {
+        Arc::new(
+            (0..4)
+                .map(|_| order.channel_as("gateway"))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let plain = channels_to(&order);
 
-    let run = |max: u64, time: Duration, round: &'static str| {
-        let (ids, tokens, channels) =
-            (Arc::clone(&ids), Arc::clone(&tokens), Arc::clone(&channels));
+    let run = |channels: &Arc<Vec<MeshChannel>>, max: u64, time: Duration, round: String| {
+        let (ids, tokens, channels) = (Arc::clone(&ids), Arc::clone(&tokens), Arc::clone(channels));
         closed_loop(CONCURRENCY, max, time, move |n| {
             let first = &ids[(n as usize) % PRODUCTS];
             let second = &ids[(n as usize * 7 + 1) % PRODUCTS];
@@ -194,11 +221,55 @@ async fn main() -> anyhow::Result<()> {
             }
         })
     };
-    run(2_000, Duration::from_secs(3), "warmup").await;
-    let report = run(MAX_ORDERS, RUN_TIME, "run").await;
-    println!("PlaceOrder on {backend:?}, {CONCURRENCY} in flight, each order 1-2 lines\n");
+    run(&plain, 2_000, Duration::from_secs(3), "warmup".into()).await;
+    let Some((with_events, stream)) = publishing else {
+        let report = run(&plain, MAX_ORDERS, RUN_TIME, "run".into()).await;
+        println!("PlaceOrder on {backend:?}, {CONCURRENCY} in flight, each order 1-2 lines\n");
+        println!("{TABLE_HEADER}");
+        println!("{}", report.line("checkout (confirmed orders)"));
+        drop((order, payment, product));
+        return Ok(());
+    };
+    let evented = channels_to(&with_events);
+    run(
+        &evented,
+        2_000,
+        Duration::from_secs(3),
+        "warmup-events".into(),
+    )
+    .await;
+    let mut lines = Vec::new();
+    for round in 1..=2 {
+        let report = run(
+            &plain,
+            MAX_ORDERS,
+            Duration::from_secs(10),
+            format!("plain-{round}"),
+        )
+        .await;
+        lines.push(report.line(&format!("round {round}: events off")));
+        let report = run(
+            &evented,
+            MAX_ORDERS,
+            Duration::from_secs(10),
+            format!("events-{round}"),
+        )
+        .await;
+        lines.push(report.line(&format!(
+            "round {round}: events on (outbox + relay to NATS)"
+        )));
+    }
+    println!(
+        "PlaceOrder on {backend:?}, {CONCURRENCY} in flight, each order 1-2 lines, events off and on alternately\n"
+    );
     println!("{TABLE_HEADER}");
-    println!("{}", report.line("checkout (confirmed orders)"));
-    drop((order, payment, product));
+    for line in lines {
+        println!("{line}");
+    }
+    drop((order, with_events, payment, product));
+    if let Some(url) = events_url {
+        let js = async_nats::jetstream::new(async_nats::connect(url).await?);
+        js.delete_stream(&stream).await?;
+    }
     Ok(())
 }
