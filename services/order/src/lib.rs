@@ -80,7 +80,8 @@ pub(crate) async fn serve(
         saga.events().clone(),
         Arc::clone(saga.store()),
     );
-    app.spawn(move |stopped| feeding.feed(events, store, stopped));
+    let published = config.settings.events.clone();
+    app.spawn(move |stopped| feeding.feed(events, store, published, stopped));
     let api = OrderApi::new(
         saga,
         drives,

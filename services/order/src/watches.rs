@@ -1,11 +1,21 @@
 //! WatchOrder's bounded fan-out.
 //!
-//! Watchers never read the database. One task per service feeds them: it
-//! passes on the order changes this process publishes ([`Events`]), and it
-//! polls the watched orders every `replica_poll` (each order once, however
-//! many watch it) to see what other replicas of the service changed. Each
-//! watched order has one `watch` channel that holds its latest state, so a
-//! slow watcher skips to the latest state instead of falling behind.
+//! Watchers never read the database. One task per service feeds them, from
+//! three sources:
+//!
+//! - the order changes this process makes ([`Events`]), at once;
+//! - with `events.nats_url` set, the order events every replica publishes
+//!   (a core NATS subscription on `<events.subject_prefix>.>`, not a
+//!   JetStream consumer: only what happens while we listen matters): for an
+//!   event of an order watched here, newer than what its watchers have, the
+//!   order is re-read and handed on, so a change made on another replica
+//!   reaches watchers here within milliseconds of its commit;
+//! - every `replica_poll`, a re-read of the watched orders (each once,
+//!   however many watch them): the safety net while NATS is away or off,
+//!   and after falling behind the events.
+//!
+//! Each watched order has one `watch` channel that holds its latest state,
+//! so a slow watcher skips to the latest state instead of falling behind.
 //!
 //! Watches are capped per client connection and in total (RESOURCE_EXHAUSTED
 //! beyond) and each lasts at most `max_lifetime`.
@@ -16,11 +26,14 @@ use std::{
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
+use bazaar_proto::order::v1 as pb;
+use prost::Message as _;
 use tokio::sync::{broadcast::error::RecvError, watch};
+use tokio_stream::StreamExt as _;
 use tonic::Status;
 
 use crate::{
-    config::WatchConfig,
+    config::{EventsConfig, WatchConfig},
     domain::{Order, OrderId},
     events::Events,
     store::OrderStore,
@@ -177,14 +190,49 @@ impl Watches {
         }
     }
 
+    /// The watched order a published event is about, if its watchers do not
+    /// know that change yet (the replica that made it has told its own).
+    fn stale(&self, payload: &[u8]) -> Option<OrderId> {
+        // Every event has its `EventMetadata` as field 1: any one of the
+        // messages decodes the metadata of all.
+        let metadata = pb::OrderShipped::decode(payload).ok()?.metadata?;
+        let id: OrderId = metadata.order_id.parse().ok()?;
+        let changed_at = metadata
+            .occur_time
+            .map(|at| at.seconds * 1_000_000 + i64::from(at.nanos) / 1_000);
+        let inner = self.lock();
+        let latest = inner.orders.get(&id)?.latest.borrow();
+        let known = latest.as_ref().is_some_and(|order| {
+            order.state.is_terminal() || changed_at.is_some_and(|at| order.updated_at >= at)
+        });
+        (!known).then_some(id)
+    }
+
+    /// Re-reads the order of a published event, if it is watched here and
+    /// news to its watchers.
+    async fn published<S: OrderStore>(&self, store: &S, payload: &[u8]) {
+        let Some(id) = self.stale(payload) else {
+            return;
+        };
+        match store.get(id).await {
+            Ok(Some(order)) => self.offer(&order),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(order_id = %id, %error, "cannot re-read a watched order")
+            }
+        }
+    }
+
     /// Feeds the watchers until `stop` turns true.
     pub async fn feed<S: OrderStore>(
         self: Arc<Self>,
         events: Events,
         store: Arc<S>,
+        published: EventsConfig,
         mut stop: watch::Receiver<bool>,
     ) {
         let mut events = events.subscribe();
+        let mut published = subscribe(&published).await;
         let period = self
             .config
             .replica_poll
@@ -197,6 +245,11 @@ impl Watches {
                     Err(RecvError::Lagged(_)) => self.refresh(&*store).await,
                     Err(RecvError::Closed) => return,
                 },
+                message = next(&mut published) => match message {
+                    Some(message) => self.published(&*store, &message.payload).await,
+                    // Ends only with the client; the poll carries on.
+                    None => published = None,
+                },
                 _ = poll.tick() => self.refresh(&*store).await,
                 _ = stop.changed() => return,
             }
@@ -204,5 +257,35 @@ impl Watches {
                 return;
             }
         }
+    }
+}
+
+/// The order events all replicas publish, when there is a NATS server.
+/// The client connects (and reconnects, resubscribing) in the background;
+/// until it does, the replica poll covers.
+async fn subscribe(config: &EventsConfig) -> Option<async_nats::Subscriber> {
+    let url = config.nats_url.as_deref()?;
+    let subscribed = async {
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(url)
+            .await?;
+        let subject = format!("{}.>", config.subject_prefix);
+        anyhow::Ok(client.subscribe(subject).await?)
+    };
+    match subscribed.await {
+        Ok(subscriber) => Some(subscriber),
+        Err(error) => {
+            tracing::warn!(%error, %url, "cannot subscribe to order events; watches see other replicas' changes at the replica poll");
+            None
+        }
+    }
+}
+
+/// The next published event; never, without a subscription.
+async fn next(subscriber: &mut Option<async_nats::Subscriber>) -> Option<async_nats::Message> {
+    match subscriber {
+        Some(subscriber) => subscriber.next().await,
+        None => std::future::pending().await,
     }
 }

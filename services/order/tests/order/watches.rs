@@ -1,18 +1,19 @@
 //! WatchOrder is bounded: capped per connection and in total, fed by the
 //! service's events rather than a database read per watcher, and ended at its
-//! maximum lifetime.
+//! maximum lifetime; and a watch on one replica sees changes made on another
+//! through the published order events.
 
 use std::time::{Duration, Instant};
 
 use bazaar_order::store::sql::reads;
 use bazaar_proto::order::v1::{
-    OrderStatus, WatchOrderRequest, order_service_client::OrderServiceClient,
+    OrderStatus, ShipOrderRequest, WatchOrderRequest, order_service_client::OrderServiceClient,
 };
-use bazaar_runtime::auth::Role;
+use bazaar_runtime::{auth::Role, db::Backend, testing::Spawned};
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-use crate::support::{Shop, as_user, backends, place, test_cards};
+use crate::support::{Shop, as_user, backends, isolated_events, jetstream, place, test_cards};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_thousand_watches_hit_the_caps_and_cost_no_reads_each() {
@@ -166,5 +167,86 @@ async fn a_watch_ends_at_its_maximum_lifetime() {
             "{backend:?}: {lasted:?}"
         );
         shop.close().await;
+    }
+}
+
+async fn watch_across_replicas(backend: Backend) {
+    let events = isolated_events();
+    let stream_name = events.stream.clone();
+    // A minute between replica polls: only the published events can bring
+    // replica A's change to replica B's watch in time.
+    let shop = Shop::open_with(backend, |config| {
+        config.settings.events = events;
+        config.settings.watch.replica_poll = Duration::from_secs(60);
+    })
+    .await;
+    // Replica B: the same configuration, so the same database and events.
+    let config = shop.order_config.clone();
+    let replica_b =
+        Spawned::start_in_mesh("order", move |l, s| bazaar_order::run(config, l, s)).await;
+    let mug = shop.stock("MUG-REPLICA", 1_000, 10).await;
+    let ada = shop.token("ada", Role::Customer);
+    let admin = shop.token("boss", Role::Admin);
+    let mut on_a = shop.orders().await;
+    let order = shop
+        .checkout(place("replicas", &[(&mug, 1)], test_cards::APPROVED), &ada)
+        .await;
+    assert_eq!(order.status(), OrderStatus::Confirmed, "{backend:?}");
+
+    let mut on_b = OrderServiceClient::new(replica_b.channel_as("gateway"));
+    let mut watch = on_b
+        .watch_order(as_user(
+            WatchOrderRequest {
+                order_id: order.id.clone(),
+            },
+            &ada,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .expect("the watch answers the order as it is")
+        .unwrap()
+        .unwrap()
+        .order
+        .unwrap();
+    assert_eq!(first.status(), OrderStatus::Confirmed, "{backend:?}");
+
+    on_a.ship_order(as_user(
+        ShipOrderRequest {
+            order_id: order.id.clone(),
+        },
+        &admin,
+    ))
+    .await
+    .unwrap();
+    let returned = Instant::now();
+    let next = tokio::time::timeout(Duration::from_millis(100), watch.next())
+        .await
+        .unwrap_or_else(|_| {
+            panic!("{backend:?}: replica B's watch heard nothing within 100 ms of A shipping")
+        })
+        .expect("the watch goes on")
+        .unwrap()
+        .order
+        .unwrap();
+    let latency = returned.elapsed();
+    eprintln!(
+        "{backend:?}: replica B's watch saw SHIPPED {latency:?} after A's ShipOrder returned"
+    );
+    assert_eq!(next.status(), OrderStatus::Shipped, "{backend:?}: {next:?}");
+    assert_eq!(next.id, order.id);
+
+    drop(watch);
+    replica_b.stop().await.expect("replica B stops cleanly");
+    jetstream().await.delete_stream(&stream_name).await.unwrap();
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_on_one_replica_sees_a_change_made_on_another_at_once() {
+    for backend in backends() {
+        watch_across_replicas(backend).await;
     }
 }
