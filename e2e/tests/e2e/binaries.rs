@@ -30,11 +30,12 @@ pub fn binaries() -> &'static Binaries {
 }
 
 /// Every binary the suite needs.
-const REQUIRED: [&str; 6] = [
+const REQUIRED: [&str; 7] = [
     "bazaar-user",
     "bazaar-product",
     "bazaar-payment",
     "bazaar-order",
+    "bazaar-notification",
     "bazaar-gateway",
     "bazaar-devstack",
 ];

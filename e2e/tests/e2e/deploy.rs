@@ -612,11 +612,12 @@ fn binary_of(container: &Value) -> String {
 }
 
 /// The binaries and their configuration types.
-const SETTINGS_OF: [&str; 5] = [
+const SETTINGS_OF: [&str; 6] = [
     "bazaar-user",
     "bazaar-product",
     "bazaar-order",
     "bazaar-payment",
+    "bazaar-notification",
     "bazaar-gateway",
 ];
 
@@ -638,6 +639,7 @@ fn settings_of(binary: &str) -> Value {
         "bazaar-product" => service::<bazaar_product::config::Settings>(),
         "bazaar-order" => service::<bazaar_order::config::Settings>(),
         "bazaar-payment" => service::<bazaar_payment::config::Settings>(),
+        "bazaar-notification" => service::<bazaar_notification::config::Settings>(),
         "bazaar-gateway" => serde_json::to_value(bazaar_gateway::config::Config::default())
             .expect("gateway settings"),
         other => panic!("no such binary: {other}"),
@@ -764,7 +766,7 @@ fn chart_gives_the_binaries_only_env_keys_and_flags_they_read() {
         ("postgres-ha", vec!["-f", postgres.as_str()]),
     ] {
         let rendered = render(&args);
-        assert_eq!(rendered.deployments().count(), 5, "{what}");
+        assert_eq!(rendered.deployments().count(), 6, "{what}");
         let problems = unread_settings(&rendered);
         assert!(
             problems.is_empty(),

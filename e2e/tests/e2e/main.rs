@@ -12,7 +12,9 @@
 //! - `authz`: the mesh policy's authorization matrix, every workload against
 //!   every method, as the running services enforce it;
 //! - `rest`: the same through the REST gateway, plus the edge's own
-//!   endpoints; these run only when the gateway is part of the workspace;
+//!   endpoints and a checkout's notification (order events through the
+//!   machine's NATS, each system in a namespace of its own); these run only
+//!   when the gateway is part of the workspace;
 //! - `tools`: grpcurl through reflection, and the journeys `make run` prints,
 //!   run verbatim;
 //! - `launcher`: `make run`'s launcher reaches ready and leaves no process

@@ -297,7 +297,7 @@ async fn prometheus_scrapes_every_service_and_sees_a_checkout() {
     let first = checkout(&rest, &token, "metrics-first", &product_id).await;
 
     let jobs: Vec<&'static str> = system.stack.services().map(Service::name).collect();
-    assert_eq!(jobs.len(), 5, "the gateway is part of this system");
+    assert_eq!(jobs.len(), 6, "the gateway is part of this system");
     let placed_ok = r#"sum(grpc_server_handled_total{grpc_service="bazaar.order.v1.OrderService",grpc_method="PlaceOrder",grpc_code="OK"})"#;
     eventually(
         &prometheus,

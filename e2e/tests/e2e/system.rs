@@ -3,6 +3,12 @@
 //! wired by the same [`bazaar_devstack::Stack`] as `make run`. Its gRPC
 //! clients call over mTLS as the `dev-client` workload (the edge RPCs), or
 //! as any workload of the mesh. Dropping it stops them all.
+//!
+//! Order events go to the machine's NATS (`TEST_NATS_URL`, default
+//! 127.0.0.1:4222) in a namespace of the system's own (stream, subjects,
+//! consumer, dead letters), so systems of tests running in parallel never
+//! see each other's events; its streams are deleted with it. Under `CI`
+//! NATS must answer; elsewhere a system without it runs with events off.
 
 use std::{
     fs::File,
@@ -17,6 +23,7 @@ use bazaar_devstack::{
 };
 use bazaar_mesh::MeshChannel;
 use bazaar_proto::{
+    notification::v1::notification_service_client::NotificationServiceClient,
     order::v1::order_service_client::OrderServiceClient,
     payment::v1::payment_service_client::PaymentServiceClient,
     product::v1::product_service_client::ProductServiceClient,
@@ -43,6 +50,9 @@ pub struct System {
     processes: Vec<Process>,
     dir: TempDir,
     _databases: Vec<TestDatabase>,
+    /// The system's own order events namespace; `None`: NATS did not
+    /// answer (outside CI), events are off.
+    pub events: Option<Events>,
     /// Extra environment for every binary (e.g. telemetry settings).
     env: Vec<(String, String)>,
 }
@@ -119,6 +129,7 @@ impl System {
             processes: Vec::new(),
             dir,
             _databases: databases,
+            events: Events::isolated().await,
             env: env
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -132,6 +143,7 @@ impl System {
                 Service::Product,
                 Service::Payment,
                 Service::Order,
+                Service::Notification,
                 Service::Gateway,
             ],
         ];
@@ -158,6 +170,16 @@ impl System {
             .join(format!("{}.log", service.name()));
         let file = File::create(&log).expect("log file");
         let mut command = self.stack.command(service, &binaries().dir);
+        match &self.events {
+            Some(events) => {
+                command.envs(events.env(service));
+            }
+            // Never the default stream of someone's `make run` through an
+            // inherited BAZAAR__EVENTS__NATS_URL.
+            None => {
+                command.env_remove(NATS_URL_ENV);
+            }
+        }
         command
             .env("NO_COLOR", "1")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -250,6 +272,10 @@ impl System {
 
     pub async fn payments(&self) -> PaymentServiceClient<MeshChannel> {
         PaymentServiceClient::new(self.channel(Service::Payment))
+    }
+
+    pub async fn notifications(&self) -> NotificationServiceClient<MeshChannel> {
+        NotificationServiceClient::new(self.channel(Service::Notification))
     }
 
     /// Stops every process with SIGTERM, as `make run` and Kubernetes do,
@@ -371,6 +397,132 @@ impl Drop for System {
 enum Failure {
     PortTaken(String),
     Other(String),
+}
+
+const NATS_URL_ENV: &str = "BAZAAR__EVENTS__NATS_URL";
+/// How long NATS may take to answer the check before a system starts.
+const NATS_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// The machine's NATS, as the order service's own tests find it.
+pub fn nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// One system's order events on the machine's NATS: a stream, subjects, a
+/// durable consumer and dead letters no other system uses, set alike for
+/// the order service (which publishes) and the notification service (which
+/// consumes). Dropping it deletes its streams.
+#[derive(Debug)]
+pub struct Events {
+    pub nats_url: String,
+    pub stream: String,
+    pub subject_prefix: String,
+    pub consumer: String,
+    pub dead_letter_subject: String,
+    pub dead_letter_stream: String,
+}
+
+impl Events {
+    /// A fresh namespace if NATS answers; under CI it must, so a missing
+    /// NATS fails the run instead of silently testing without events.
+    async fn isolated() -> Option<Self> {
+        let nats_url = nats_url();
+        let answer =
+            tokio::time::timeout(NATS_CONNECT_TIMEOUT, async_nats::connect(nats_url.as_str()))
+                .await;
+        let problem = match answer {
+            Ok(Ok(_client)) => None,
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(_) => Some(format!("no answer within {NATS_CONNECT_TIMEOUT:?}")),
+        };
+        if let Some(problem) = problem {
+            assert!(
+                !ci(),
+                "CI is set but NATS does not answer at {nats_url} ({problem}): order events and \
+                 notifications cannot be tested. Start it with `start-stop-daemon --start --oknodo \
+                 --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js \
+                 -sd /var/lib/nats-server`"
+            );
+            eprintln!(
+                "NATS does not answer at {nats_url} ({problem}): events are off (outside CI)"
+            );
+            return None;
+        }
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        Some(Self {
+            nats_url,
+            stream: format!("E2E_{id}"),
+            subject_prefix: format!("e2e.{id}.bazaar.order.v1"),
+            consumer: format!("notification-{id}"),
+            dead_letter_subject: format!("e2e.{id}.bazaar.notification.v1.dead_letter"),
+            dead_letter_stream: format!("E2E_{id}_DEAD_LETTER"),
+        })
+    }
+
+    /// The `BAZAAR__EVENTS__…` settings of `service`: the shared keys for
+    /// order and notification, the consumer's own for notification.
+    fn env(&self, service: Service) -> Vec<(String, String)> {
+        let shared = [
+            (NATS_URL_ENV, &self.nats_url),
+            ("BAZAAR__EVENTS__STREAM", &self.stream),
+            ("BAZAAR__EVENTS__SUBJECT_PREFIX", &self.subject_prefix),
+        ];
+        let consumer = [
+            ("BAZAAR__EVENTS__CONSUMER", &self.consumer),
+            (
+                "BAZAAR__EVENTS__DEAD_LETTER_SUBJECT",
+                &self.dead_letter_subject,
+            ),
+            (
+                "BAZAAR__EVENTS__DEAD_LETTER_STREAM",
+                &self.dead_letter_stream,
+            ),
+        ];
+        let keys: Vec<(&str, &String)> = match service {
+            Service::Order => shared.to_vec(),
+            Service::Notification => shared.into_iter().chain(consumer).collect(),
+            _ => Vec::new(),
+        };
+        keys.into_iter()
+            .map(|(k, v)| (k.to_owned(), v.clone()))
+            .collect()
+    }
+}
+
+impl Drop for Events {
+    /// Deletes the system's streams (the consumer goes with its stream).
+    /// Drop cannot await and may run on the test's runtime thread, so the
+    /// deletion runs on a thread and runtime of its own, bounded in time.
+    fn drop(&mut self) {
+        let url = self.nats_url.clone();
+        let streams = [self.stream.clone(), self.dead_letter_stream.clone()];
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                let delete = async {
+                    let Ok(client) = async_nats::connect(url.as_str()).await else {
+                        return;
+                    };
+                    let jetstream = async_nats::jetstream::new(client);
+                    for stream in &streams {
+                        // A stream never created (nothing published) is fine.
+                        let _ = jetstream.delete_stream(stream).await;
+                    }
+                };
+                let _ = tokio::time::timeout(STOP_TIMEOUT, delete).await;
+            });
+        });
+        let _ = cleanup.join();
+    }
 }
 
 /// `count` distinct free loopback ports (two per binary: its own and its

@@ -39,6 +39,7 @@ fn rpcs(service: Service) -> &'static [&'static str] {
             "ShipOrder",
             "WatchOrder",
         ],
+        Service::Notification => &["ListNotifications"],
         Service::Gateway => &[],
     }
 }
