@@ -83,7 +83,7 @@ chart-tools:
 ## image: build the release binaries and, without a container engine (umoci), an OCI image per workload in target/images/<workload>; sizes into images/SIZES.md
 # images/Containerfile builds the same images with a container engine.
 image: image-tools
-	$(CARGO) build --release --bins -p bazaar-user -p bazaar-product -p bazaar-payment -p bazaar-order -p bazaar-gateway
+	$(CARGO) build --release --bins -p bazaar-user -p bazaar-product -p bazaar-payment -p bazaar-order -p bazaar-notification -p bazaar-gateway
 	@CARGO="$(CARGO)" scripts/image.sh --sizes images/SIZES.md
 
 ## image-tools: install umoci (Debian's apt, as root)

@@ -21,12 +21,12 @@
 #       only the root filesystems, DIR/<workload>/ (what images/Containerfile
 #       copies into its final stages).
 #
-# WORKLOAD: user, product, order, payment, gateway (default: all five).
+# WORKLOAD: user, product, order, payment, notification, gateway (default: all six).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-declare -A PORTS=([user]=50051 [product]=50052 [order]=50053 [payment]=50054 [gateway]=8080)
-ALL=(user product order payment gateway)
+declare -A PORTS=([user]=50051 [product]=50052 [order]=50053 [payment]=50054 [notification]=50055 [gateway]=8080)
+ALL=(user product order payment notification gateway)
 UID_NONROOT=65532
 
 bin_dir=""
