@@ -22,6 +22,8 @@
 //! - `deploy`: what ships, booted: an image `make image` builds, run from
 //!   its own root filesystem as its user; the Helm chart as rendered,
 //!   every Deployment started as a kubelet would, probes and a purchase;
+//! - `events`: order events reach the notification service once each
+//!   through a NATS outage and the order and notification services killed;
 //! - `postgres`: the core journey on PostgreSQL when `TEST_DATABASE_URL` is
 //!   set.
 //!
@@ -32,10 +34,12 @@ mod authz;
 mod binaries;
 mod contract;
 mod deploy;
+mod events;
 mod grpc;
 mod journeys;
 mod launcher;
 mod metrics;
+mod nats;
 mod postgres;
 mod rest;
 mod rest_client;

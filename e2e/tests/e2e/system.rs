@@ -11,7 +11,6 @@
 //! NATS must answer; elsewhere a system without it runs with events off.
 
 use std::{
-    fs::File,
     path::PathBuf,
     process::{Child, ExitStatus, Stdio},
     time::{Duration, Instant},
@@ -168,7 +167,12 @@ impl System {
             .path()
             .join("logs")
             .join(format!("{}.log", service.name()));
-        let file = File::create(&log).expect("log file");
+        // Appended to: a restarted service's log follows its first life's.
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
         let mut command = self.stack.command(service, &binaries().dir);
         match &self.events {
             Some(events) => {
@@ -282,6 +286,43 @@ impl System {
     /// and checks each drained and exited cleanly in time. Async, so this
     /// test's client connections keep running and close when the servers
     /// say goodbye, instead of holding them for their whole grace period.
+    /// Kills `service` outright (SIGKILL): a crash, nothing drained.
+    pub fn kill(&mut self, service: Service) {
+        let Some(at) = self
+            .processes
+            .iter()
+            .position(|p| p.service == service && p.status.is_none())
+        else {
+            panic!("{} is not running", service.name());
+        };
+        let mut process = self.processes.remove(at);
+        let _ = process.child.kill();
+        let _ = process.child.wait();
+    }
+
+    /// Starts `service` again on its ports and database, and waits until it
+    /// is ready.
+    pub async fn restart(&mut self, service: Service) {
+        self.spawn(service);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        match self.wait_ready(&[service], deadline).await {
+            Ok(()) => {}
+            Err(Failure::PortTaken(log) | Failure::Other(log)) => {
+                panic!("{} did not come back:\n{log}", service.name())
+            }
+        }
+    }
+
+    /// `service`'s database URL (`sqlite://…` or `postgres://…`).
+    pub fn database_url(&self, service: Service) -> String {
+        self.stack.databases.url(service)
+    }
+
+    /// Where `service` serves `/metrics`.
+    pub fn admin_addr(&self, service: Service) -> std::net::SocketAddr {
+        self.stack.admin_addr(service)
+    }
+
     pub async fn stop_cleanly(mut self) {
         self.stop_in_place().await;
     }
