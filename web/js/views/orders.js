@@ -1,0 +1,146 @@
+// Order history and one order's page, whose status follows the watch stream.
+import { call, watchOrder, ApiError } from '../api.js';
+import { h, title, formatMoney, formatTime, orderStatus, shortId, badge, SETTLED, announce } from '../dom.js';
+import { alertBox, setAlert, busy } from '../forms.js';
+import { isAdmin } from '../session.js';
+
+const EXPLAIN = {
+  PENDING: 'Checking out: reserving stock and charging your card. This page updates by itself.',
+  CONFIRMED: 'Paid for; it will be shipped soon.',
+  SHIPPED: 'Handed to the carrier.',
+  FAILED: 'The order did not go through. Nothing was charged and no stock is held.',
+  CANCELLED: 'Cancelled; any payment has been refunded.',
+};
+const CANCELLABLE = new Set(['PENDING', 'CONFIRMED']);
+
+/** Pages of orders walked with page tokens; returns [list, pager]. */
+export function pagedOrders(query, { hashFor, signal, pageSize = 20 }) {
+  const token = query.get('page') ?? '';
+  return call('listOrders', { query: { page_size: pageSize, page_token: token }, signal }).then((page) => {
+    const trailKey = hashFor('');
+    const seen = (pagedOrders.trails[trailKey] ??= ['']);
+    let index = seen.indexOf(token);
+    if (index < 0) { seen.length = 1; seen.push(token); index = seen.length - 1; }
+    const next = page.next_page_token ?? '';
+    if (next) { seen.length = index + 1; seen.push(next); }
+    const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' },
+      index > 0 ? h('button', { type: 'button', class: 'button secondary', onclick: () => { location.hash = hashFor(seen[index - 1]); } }, 'Previous page') : null,
+      next ? h('button', { type: 'button', class: 'button secondary', onclick: () => { location.hash = hashFor(next); } }, 'Next page') : null);
+    return [page.orders ?? [], pager];
+  });
+}
+pagedOrders.trails = {};
+
+export async function ordersView({ query, signal }) {
+  const [orders, pager] = await pagedOrders(query, { signal, hashFor: (t) => `#/orders${t ? `?page=${encodeURIComponent(t)}` : ''}` });
+  if (!orders.length && !query.get('page')) {
+    return [title('Orders'), h('p', null, 'You have no orders yet. ', h('a', { href: '#/' }, 'Browse products'), '.')];
+  }
+  return [
+    title('Orders'),
+    h('ul', { class: 'orders' }, orders.map((o) => {
+      const status = orderStatus(o);
+      return h('li', null,
+        h('a', { href: `#/orders/${encodeURIComponent(o.id)}` }, `Order ${shortId(o.id)}`),
+        ' ', badge(status), ' ',
+        h('span', null, formatMoney(o.total)), ' ',
+        h('span', { class: 'muted' }, formatTime(o.create_time)));
+    })),
+    pager,
+  ];
+}
+
+export async function orderView({ params, signal }) {
+  const id = params.id;
+  const { order: first } = await call('getOrder', { params: { order_id: id }, signal });
+  let order = first;
+
+  const statusBox = h('div', { role: 'status', class: 'order-status' });
+  const live = h('p', { class: 'muted live-note' });
+  const details = h('div');
+  const actions = h('div', { class: 'actions' }, alertBox());
+
+  function render() {
+    const status = orderStatus(order);
+    statusBox.replaceChildren(
+      h('p', { class: 'status-line' }, 'Status: ', badge(status)),
+      h('p', null, EXPLAIN[status] ?? ''),
+      order.failure_reason && (status === 'FAILED' || status === 'CANCELLED')
+        ? h('p', { class: 'failure' }, h('strong', null, 'Reason: '), order.failure_reason) : null);
+    details.replaceChildren(
+      h('table', { class: 'table' },
+        h('caption', { class: 'vh' }, 'Items'),
+        h('thead', null, h('tr', null, ['Product', 'Unit price', 'Quantity', 'Line total'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', null, (order.items ?? []).map((item) => h('tr', null,
+          h('th', { scope: 'row' }, item.product_name || item.product_id),
+          h('td', { 'data-label': 'Unit price' }, formatMoney(item.unit_price)),
+          h('td', { 'data-label': 'Quantity' }, String(item.quantity)),
+          h('td', { 'data-label': 'Line total' }, formatMoney(item.line_total)))))),
+      h('p', { class: 'total' }, 'Total: ', h('strong', null, formatMoney(order.total))),
+      h('dl', { class: 'facts' },
+        h('dt', null, 'Order id'), h('dd', null, h('code', null, order.id)),
+        h('dt', null, 'Placed'), h('dd', null, formatTime(order.create_time)),
+        h('dt', null, 'Last change'), h('dd', null, formatTime(order.update_time))));
+    const buttons = [];
+    if (CANCELLABLE.has(status)) buttons.push(h('button', { type: 'button', class: 'button danger', onclick: (e) => act(e.currentTarget, 'cancelOrder', 'Order cancelled.') }, 'Cancel order'));
+    if (status === 'CONFIRMED' && isAdmin()) buttons.push(h('button', { type: 'button', class: 'button', onclick: (e) => act(e.currentTarget, 'shipOrder', 'Order shipped.') }, `Ship order ${shortId(order.id)}`));
+    actions.replaceChildren(actions.firstChild, ...buttons);
+  }
+
+  async function act(button, operation, done) {
+    setAlert(actions, '');
+    await busy(button, async () => {
+      try {
+        const body = operation === 'cancelOrder' ? { reason: 'cancelled by the customer' } : {};
+        ({ order } = await call(operation, { params: { order_id: order.id }, body }));
+        render();
+        announce(done);
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        setAlert(actions, error.message);
+      }
+    });
+  }
+
+  // Follow the watch stream until the order settles, re-opening it if the
+  // server ends it first (it does after its maximum lifetime).
+  async function follow() {
+    let failures = 0;
+    while (!signal.aborted && !SETTLED.has(orderStatus(order))) {
+      live.textContent = 'Following this order live…';
+      try {
+        await watchOrder(order.id, {
+          signal,
+          onOrder: (next) => {
+            const before = orderStatus(order);
+            order = next;
+            if (orderStatus(order) !== before) render();
+            failures = 0;
+            return SETTLED.has(orderStatus(order));
+          },
+        });
+      } catch (error) {
+        if (signal.aborted || error?.name === 'AbortError') return;
+        failures += 1;
+        if (failures >= 3 || (error instanceof ApiError && !error.retryable)) {
+          live.replaceChildren(`Live updates stopped: ${error.message} `,
+            h('button', { type: 'button', class: 'button secondary small', onclick: () => { failures = 0; follow(); } }, 'Try again'));
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 1000 * failures));
+      }
+    }
+    if (!signal.aborted) live.textContent = '';
+  }
+
+  render();
+  follow();
+  return [
+    h('p', null, h('a', { href: '#/orders' }, '← Order history')),
+    title(`Order ${shortId(order.id)}`),
+    statusBox,
+    live,
+    details,
+    actions,
+  ];
+}
