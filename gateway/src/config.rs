@@ -81,6 +81,8 @@ pub struct GatewayConfig {
     pub readiness_timeout: Duration,
     pub json: JsonConfig,
     pub cors: CorsConfig,
+    /// Serve the storefront (the embedded `web/`) at `/`.
+    pub storefront: bool,
 }
 
 impl Default for GatewayConfig {
@@ -99,6 +101,7 @@ impl Default for GatewayConfig {
             readiness_timeout: Duration::from_secs(1),
             json: JsonConfig::default(),
             cors: CorsConfig::default(),
+            storefront: true,
         }
     }
 }

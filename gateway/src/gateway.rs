@@ -19,6 +19,7 @@ use crate::{
     metrics::{HttpMetrics, UpstreamErrorFamily, UpstreamErrors},
     openapi,
     router::Router,
+    storefront,
     upstream::{Mesh, UpstreamChannel, UpstreamError, Upstreams},
 };
 
@@ -102,6 +103,8 @@ pub struct Gateway {
     pub(crate) limits: Limits,
     pub(crate) shutdown_grace: Duration,
     pub(crate) http_metrics: HttpMetrics,
+    /// `gateway.storefront`: the embedded `web/` is served at `/`.
+    pub(crate) storefront: bool,
     metrics: Metrics,
     pool: DescriptorPool,
 }
@@ -133,7 +136,9 @@ impl Gateway {
                 });
             }
             let raw = binding.template.to_string();
-            if EDGE_PATHS.contains(&raw.as_str()) {
+            if EDGE_PATHS.contains(&raw.as_str())
+                || (config.storefront && storefront::find(&raw).is_some())
+            {
                 tracing::warn!(
                     rpc = binding.rpc.full_name(),
                     path = raw,
@@ -222,6 +227,7 @@ impl Gateway {
             },
             shutdown_grace: config.shutdown_grace,
             http_metrics,
+            storefront: config.storefront,
             metrics,
             pool,
         })

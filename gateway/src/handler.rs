@@ -27,6 +27,7 @@ use crate::{
     metrics::{MethodLabel, Served},
     request,
     router::Lookup,
+    storefront,
     upstream::UpstreamChannel,
 };
 
@@ -122,6 +123,13 @@ impl Gateway {
                         HeaderValue::from_static("text/html; charset=utf-8"),
                     );
                     return (response, Served::Docs);
+                }
+                _ if self.storefront => {
+                    if let Some(file) = storefront::find(path) {
+                        let head = parts.method == Method::HEAD;
+                        let response = storefront::response(file, &parts.headers, head);
+                        return (response, Served::Storefront);
+                    }
                 }
                 _ => {}
             }

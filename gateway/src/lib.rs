@@ -24,6 +24,7 @@ pub mod openapi;
 pub mod request;
 pub mod router;
 mod server;
+pub mod storefront;
 pub mod template;
 pub mod upstream;
 

@@ -29,13 +29,22 @@ pub(crate) enum Served {
     Readyz,
     OpenApi,
     Docs,
+    /// A file of the storefront.
+    Storefront,
     /// No binding for the path (404) or for its method (405).
     Unmatched,
 }
 
 /// The `route` labels of [`Served`]'s variants other than bindings, in
 /// their order after the bindings' series.
-const OWN_ROUTES: [&str; 5] = ["/healthz", "/readyz", "/openapi.json", "/docs", "unmatched"];
+const OWN_ROUTES: [&str; 6] = [
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/docs",
+    "storefront",
+    "unmatched",
+];
 
 /// The `method` labels: the standard methods, then everything else.
 const METHODS: [&str; 10] = [
@@ -166,7 +175,8 @@ impl HttpMetrics {
             Served::Readyz => self.bindings + 1,
             Served::OpenApi => self.bindings + 2,
             Served::Docs => self.bindings + 3,
-            Served::Unmatched => self.bindings + 4,
+            Served::Storefront => self.bindings + 4,
+            Served::Unmatched => self.bindings + 5,
         };
         let Some(series) = self.routes.get(index) else {
             return;

@@ -9,6 +9,7 @@ mod mapping;
 mod metrics;
 mod openapi;
 mod startup;
+mod storefront;
 mod streaming;
 mod support;
 mod templates;
