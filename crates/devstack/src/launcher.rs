@@ -710,8 +710,9 @@ pub fn banner(stack: &Stack, elapsed: Duration) -> String {
         stack.databases.describe()
     );
     match stack.rest_url() {
+        // The shop first: what a person opens.
         Some(rest) => text.push_str(&format!(
-            "  REST        {rest}\n  OpenAPI     {rest}/openapi.json\n  Docs        {rest}/docs\n"
+            "  Storefront  {rest}/\n  REST        {rest}\n  OpenAPI     {rest}/openapi.json\n  Docs        {rest}/docs\n"
         )),
         None => text.push_str("  REST        not running (no gateway in this stack; see above)\n"),
     }
@@ -758,6 +759,7 @@ mod tests {
         let text = banner(&stack, Duration::from_millis(1_234));
         for expected in [
             "Bazaar is ready (1.23 s from start; SQLite files under data)",
+            "(1.23 s from start; SQLite files under data).\n\n  Storefront  http://127.0.0.1:8080/\n",
             "REST        http://127.0.0.1:8080",
             "http://127.0.0.1:8080/openapi.json",
             "http://127.0.0.1:8080/docs",
@@ -807,6 +809,7 @@ mod tests {
         stack.gateway = false;
         let text = banner(&stack, Duration::from_secs(1));
         assert!(text.contains("REST        not running"));
+        assert!(!text.contains("Storefront"));
         assert!(!text.contains("curl -s"));
         assert!(text.contains(&journey::grpcurl(&stack)));
     }
