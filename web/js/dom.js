@@ -24,6 +24,13 @@ export function h(tag, attrs, ...children) {
   return el;
 }
 
+/** Replaces an element's children (null/false children are skipped). */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
 function append(el, children) {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
@@ -90,7 +97,9 @@ export const TERMINAL = new Set(['SHIPPED', 'FAILED', 'CANCELLED']);
 /** States after which the order page stops watching. */
 export const SETTLED = new Set(['CONFIRMED', 'SHIPPED', 'FAILED', 'CANCELLED']);
 
-export const shortId = (id) => String(id ?? '').slice(0, 8);
+// Bazaar's ids are UUIDv7: the first digits are a timestamp that orders
+// placed within a minute share, so the short form is the last 8 (random) ones.
+export const shortId = (id) => String(id ?? '').replace(/-/g, '').slice(-8);
 
 export function formatTime(ts) {
   if (!ts) return '';

@@ -92,7 +92,7 @@ export async function accountView({ signal }) {
     await busy(button, async () => {
       try {
         const display = form.querySelector('#account-display-name').value.trim();
-        ({ user } = await call('updateUser', { params: { 'user.id': user.id }, body: { display_name: display } }));
+        ({ user } = await call('updateUser', { params: { user_id: user.id }, body: { display_name: display } }));
         setUser(user);
         show();
         saved.textContent = 'Saved.';

@@ -98,7 +98,7 @@ export async function productFormView({ params, signal }) {
     await busy(button, async () => {
       try {
         const answer = product
-          ? await call('updateProduct', { params: { 'product.id': product.id }, body })
+          ? await call('updateProduct', { params: { product_id: product.id }, body })
           : await call('createProduct', { body });
         const created = !product;
         product = answer.product;

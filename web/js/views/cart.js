@@ -3,7 +3,7 @@ import { call, ApiError } from '../api.js';
 import { h, vh, title, formatMoney, announce, uuid } from '../dom.js';
 import { cartLines, cartTotals, setQuantity, removeFromCart, clearCart, MAX_QUANTITY } from '../cart.js';
 import { alertBox, field, showError, clearErrors, setAlert, setFieldError, busy } from '../forms.js';
-import { signedIn, currentUser } from '../session.js';
+import { currentUser } from '../session.js';
 
 const totalText = (lines) => cartTotals(lines).map(formatMoney).join(' + ') || formatMoney({ currency_code: 'EUR', amount_minor: 0 });
 
@@ -163,7 +163,9 @@ export function checkoutView({ navigate }) {
           showError(form, error, cardFieldId, 'Your session has ended. Log in again to place the order.');
           return;
         }
-        showError(form, error, cardFieldId);
+        showError(form, error, cardFieldId, error.reason === 'IDEMPOTENCY_KEY_REUSED'
+          ? 'This checkout attempt was already used for a different order. Press Place order again to start a new one.'
+          : undefined);
       }
     });
   }
@@ -178,7 +180,6 @@ export function checkoutView({ navigate }) {
 
   return [
     title('Checkout'),
-    signedIn() ? null : h('p', null, 'Log in first.'),
     h('section', { 'aria-labelledby': 'summary-heading' },
       h('h2', { id: 'summary-heading' }, 'Your order'),
       h('ul', { class: 'summary' }, lines.map((l) => h('li', null, `${l.quantity} × ${l.name}`, ' — ', formatMoney(l.unit_price)))),

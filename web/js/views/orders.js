@@ -1,6 +1,6 @@
 // Order history and one order's page, whose status follows the watch stream.
 import { call, watchOrder, ApiError } from '../api.js';
-import { h, title, formatMoney, formatTime, orderStatus, shortId, badge, SETTLED, announce } from '../dom.js';
+import { h, fill, title, formatMoney, formatTime, orderStatus, shortId, badge, SETTLED, announce } from '../dom.js';
 import { alertBox, setAlert, busy } from '../forms.js';
 import { isAdmin } from '../session.js';
 
@@ -62,12 +62,12 @@ export async function orderView({ params, signal }) {
 
   function render() {
     const status = orderStatus(order);
-    statusBox.replaceChildren(
+    fill(statusBox,
       h('p', { class: 'status-line' }, 'Status: ', badge(status)),
       h('p', null, EXPLAIN[status] ?? ''),
       order.failure_reason && (status === 'FAILED' || status === 'CANCELLED')
         ? h('p', { class: 'failure' }, h('strong', null, 'Reason: '), order.failure_reason) : null);
-    details.replaceChildren(
+    fill(details,
       h('table', { class: 'table' },
         h('caption', { class: 'vh' }, 'Items'),
         h('thead', null, h('tr', null, ['Product', 'Unit price', 'Quantity', 'Line total'].map((t) => h('th', { scope: 'col' }, t)))),
@@ -84,7 +84,7 @@ export async function orderView({ params, signal }) {
     const buttons = [];
     if (CANCELLABLE.has(status)) buttons.push(h('button', { type: 'button', class: 'button danger', onclick: (e) => act(e.currentTarget, 'cancelOrder', 'Order cancelled.') }, 'Cancel order'));
     if (status === 'CONFIRMED' && isAdmin()) buttons.push(h('button', { type: 'button', class: 'button', onclick: (e) => act(e.currentTarget, 'shipOrder', 'Order shipped.') }, `Ship order ${shortId(order.id)}`));
-    actions.replaceChildren(actions.firstChild, ...buttons);
+    fill(actions, actions.firstChild, buttons);
   }
 
   async function act(button, operation, done) {
@@ -123,7 +123,7 @@ export async function orderView({ params, signal }) {
         if (signal.aborted || error?.name === 'AbortError') return;
         failures += 1;
         if (failures >= 3 || (error instanceof ApiError && !error.retryable)) {
-          live.replaceChildren(`Live updates stopped: ${error.message} `,
+          fill(live, `Live updates stopped: ${error.message} `,
             h('button', { type: 'button', class: 'button secondary small', onclick: () => { failures = 0; follow(); } }, 'Try again'));
           return;
         }

@@ -4,7 +4,7 @@ import { h, vh, title, formatMoney, announce } from '../dom.js';
 import { addToCart, MAX_QUANTITY } from '../cart.js';
 import { alertBox, field, setAlert } from '../forms.js';
 
-const PAGE_SIZE = 12;
+const PAGE_SIZE = 8;
 
 // Categories have no endpoint of their own: they are gathered from the
 // catalog once (a few pages at most) and kept for the session.
