@@ -6,7 +6,7 @@ TOOLS := $(CURDIR)/.tools
 # telemetry need that); plain `cargo test` is the fallback.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build run run-postgres run-observe test lint fmt tools proto-lint clean chart-test chart-tools chart-files istio image image-tools observability-check observability-tools fuzz
+.PHONY: all build run run-postgres run-observe test lint fmt tools proto-lint clean chart-test chart-tools chart-files istio image image-tools observability-check observability-tools browser-tools fuzz
 
 all: lint test
 
@@ -31,7 +31,7 @@ run-observe:
 ## test: the whole test suite (SQLite always; PostgreSQL too when TEST_DATABASE_URL is set), the chart's and the alerts' checks first
 # The end-to-end suite (e2e/) starts the binaries as processes; it builds
 # nothing, so they are built here first, in the profile the tests run in.
-test: chart-test observability-check image-tools
+test: chart-test observability-check image-tools browser-tools
 	$(CARGO) build --workspace --bins
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace --no-fail-fast
@@ -89,6 +89,10 @@ image: image-tools
 ## image-tools: install umoci (Debian's apt, as root)
 image-tools:
 	@scripts/tools.sh umoci
+
+## browser-tools: install Chromium (Debian's apt, as root) and the storefront tests' npm packages (e2e/browser/node_modules, from its lock file)
+browser-tools:
+	@scripts/tools.sh browser
 
 ## observability-check: promtool check and unit tests of the alerting rules; the dashboard's structure, queries, metric and label names against README.md's table
 observability-check: observability-tools

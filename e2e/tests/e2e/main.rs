@@ -15,6 +15,10 @@
 //!   endpoints and a checkout's notification (order events through the
 //!   machine's NATS, each system in a namespace of its own); these run only
 //!   when the gateway is part of the workspace;
+//! - `browser`: the storefront the gateway serves at `/`, in headless
+//!   Chromium (e2e/browser/storefront.mjs): checkout, a declined card, a
+//!   field error, a double click, an admin's product, axe-core on every
+//!   main page; screenshots in `<target>/e2e-screenshots/`;
 //! - `tools`: grpcurl through reflection, and the journeys `make run` prints,
 //!   run verbatim;
 //! - `launcher`: `make run`'s launcher reaches ready and leaves no process
@@ -32,6 +36,7 @@
 
 mod authz;
 mod binaries;
+mod browser;
 mod contract;
 mod deploy;
 mod events;
