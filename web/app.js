@@ -80,7 +80,8 @@ function problemPage(heading, message, retry) {
   ];
 }
 
-async function render() {
+async function render(options) {
+  const keepFocus = options?.keepFocus ? document.activeElement?.id : null;
   controller?.abort();
   controller = new AbortController();
   const { signal } = controller;
@@ -103,7 +104,7 @@ async function render() {
     const params = match[1] ? { id: decodeURIComponent(match[1]) } : {};
     main.setAttribute('aria-busy', 'true');
     try {
-      nodes = await route[1]({ params, query, signal, navigate, rerender: render });
+      nodes = await route[1]({ params, query, signal, navigate, rerender: () => render({ keepFocus: true }) });
     } catch (error) {
       if (signal.aborted || error?.name === 'AbortError') return;
       if (error instanceof ApiError && error.status === 401) {
@@ -129,7 +130,9 @@ async function render() {
   if (path !== '/login') loginNotice = '';
   const heading = main.querySelector('h1');
   document.title = heading ? `${heading.textContent} — Bazaar` : 'Bazaar';
-  if (!firstRender) (heading ?? main).focus({ preventScroll: false });
+  const again = keepFocus ? document.getElementById(keepFocus) : null;
+  if (again) again.focus();
+  else if (!firstRender) (heading ?? main).focus();
   firstRender = false;
 }
 
@@ -137,7 +140,7 @@ document.getElementById('skip').addEventListener('click', (e) => {
   e.preventDefault();
   (main.querySelector('h1') ?? main).focus();
 });
-window.addEventListener('hashchange', render);
+window.addEventListener('hashchange', () => render());
 onSessionChange(renderNav);
 onCartChange(renderNav);
 window.addEventListener('storage', (e) => { if (e.key === 'bazaar.cart') renderNav(); });

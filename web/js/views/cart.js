@@ -29,7 +29,7 @@ export function cartView({ rerender }) {
       h('td', { 'data-label': 'Quantity' }, h('label', { for: id, class: 'vh' }, `Quantity of ${line.name}`), input),
       h('td', { 'data-label': 'Subtotal' }, formatMoney({ ...line.unit_price, amount_minor: String(BigInt(line.unit_price?.amount_minor ?? 0) * BigInt(line.quantity)) })),
       h('td', null, h('button', {
-        type: 'button', class: 'button secondary small',
+        type: 'button', class: 'button secondary small', id: `remove-${line.product_id}`,
         onclick: () => { removeFromCart(line.product_id); announce(`${line.name} removed from cart.`); rerender(); },
       }, 'Remove', vh(` ${line.name}`))));
   });
@@ -42,7 +42,7 @@ export function cartView({ rerender }) {
     h('p', { class: 'total' }, 'Total: ', h('strong', null, totalText(lines))),
     h('p', { class: 'muted' }, 'Prices are confirmed by the shop when you place the order.'),
     h('p', { class: 'actions' },
-      h('a', { href: '#/checkout', class: 'button' }, 'Checkout'),
+      h('a', { href: '#/checkout', class: 'button', id: 'to-checkout' }, 'Checkout'),
       h('a', { href: '#/' }, 'Keep browsing')),
   ];
 }
