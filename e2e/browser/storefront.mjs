@@ -486,7 +486,7 @@ scenario('declined', 'a declined card shows the decline and leaves the stock as 
     await openShop(page);
     await logIn(session, shopper.email, shopper.password);
     await openProduct(page, { ...product, stock: before });
-    await session.shot('product', { readme: 'product', fullPage: false });
+    await session.shot('product');
     await step('input "Quantity"', () => field(page, 'Quantity').fill('2'));
     await step('button "Add to cart"', () => button(page, 'Add to cart').click());
     await openCart(page, [product.name]);
