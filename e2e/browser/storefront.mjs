@@ -142,6 +142,15 @@ async function step(what, fn) {
   }
 }
 
+/** Polls `check` until it holds, for at most STEP_TIMEOUT. */
+async function until(check, what, shows = async () => '') {
+  const deadline = Date.now() + STEP_TIMEOUT;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`expected ${what} within ${STEP_TIMEOUT} ms ${await shows()}`.trim());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 function escapeRegExp(text) {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -476,6 +485,62 @@ scenario('checkout', 'a shopper registers, searches, adds two products, pays and
   }
 });
 
+/** The product names of the catalog page shown, in order. */
+async function shownProducts(page) {
+  await visible(page.getByRole('article').first(), 'a product <article> in the catalog');
+  return page.getByRole('article').getByRole('heading').allInnerTexts();
+}
+
+/** Every product of the API's catalog (for `query`), by name. */
+async function catalogNames(query = '') {
+  const names = [];
+  let pageToken = '';
+  do {
+    const body = await apiOk('GET', `/v1/products?page_size=100${query}&page_token=${encodeURIComponent(pageToken)}`);
+    names.push(...(body.products ?? []).map((p) => p.name));
+    pageToken = body.next_page_token ?? '';
+  } while (pageToken);
+  return names.sort();
+}
+
+scenario('browse', 'an anonymous visitor pages through the catalog and filters it by category', async (browser) => {
+  const session = await Session.open(browser, 'browse');
+  const { page } = session;
+  try {
+    const all = await catalogNames();
+    await openShop(page);
+    const category = field(page, 'Category');
+    const first = await category.evaluate((select) => select.options[0]?.label);
+    assert.equal(first, 'All categories', 'the first option of "Category"');
+    const seen = [];
+    let pages = 1;
+    seen.push(...(await shownProducts(page)));
+    await session.shot('page-1');
+    assert.equal(await page.getByRole('button', { name: 'Previous page', exact: true }).count(), 0, 'the first page offers "Previous page"');
+    while (seen.length < all.length && pages <= all.length) {
+      const before = (await shownProducts(page)).join('|');
+      await step(`button "Next page" on catalog page ${pages} (${seen.length} of ${all.length} products seen)`, () => button(page, 'Next page').click());
+      await until(async () => (await shownProducts(page)).join('|') !== before, 'another catalog page after "Next page"');
+      pages += 1;
+      seen.push(...(await shownProducts(page)));
+    }
+    await session.shot(`page-${pages}`);
+    assert.deepEqual([...seen].sort(), all, `paging through ${pages} pages showed each product once`);
+    assert.ok(pages > 1, 'the catalog fits one page: paging was not exercised');
+    await step('button "Previous page"', () => button(page, 'Previous page').click());
+    await visible(button(page, 'Next page'), 'button "Next page" after going back a page');
+    await step('select "Category": audio', () => fillOrSelect(category, 'audio'));
+    await step('button "Search"', () => button(page, 'Search').click());
+    const audio = await catalogNames('&category=audio');
+    await until(async () => (await shownProducts(page)).sort().join('|') === audio.join('|'), `the "audio" category's products ${JSON.stringify(audio)}`, async () => `it shows ${JSON.stringify(await shownProducts(page))}`);
+    await session.shot('audio');
+    return session;
+  } catch (error) {
+    error.session = session;
+    throw error;
+  }
+});
+
 scenario('declined', 'a declined card shows the decline and leaves the stock as it was', async (browser) => {
   const session = await Session.open(browser, 'declined');
   const { page } = session;
@@ -581,7 +646,7 @@ scenario('expiry', 'a bad expiry date shows the API\'s field error next to the f
   }
 });
 
-scenario('double-click', 'a double-clicked "Place order" places one order', async (browser) => {
+scenario('double-click', 'a double-clicked "Place order" places one order, which the customer then cancels', async (browser) => {
   const session = await Session.open(browser, 'double-click');
   const { page } = session;
   try {
@@ -601,6 +666,16 @@ scenario('double-click', 'a double-clicked "Place order" places one order', asyn
     const orders = await ordersOf(shopper.email, shopper.password);
     assert.equal(orders.length, 1, `a double click placed ${orders.length} orders: ${orders.map((o) => `${o.id} ${o.status}`).join(', ')}`);
     assert.equal(orders[0].id, orderId);
+    // The customer changes their mind: the stock comes back.
+    const before = await stockOf(product.id);
+    page.on('dialog', (dialog) => dialog.accept());
+    await step('button "Cancel order" on a CONFIRMED order', () => button(page, 'Cancel order').click());
+    await waitForStatus(page, 'CANCELLED');
+    await session.shot('cancelled');
+    await until(async () => (await page.getByRole('button', { name: 'Cancel order', exact: true }).count()) === 0, 'no "Cancel order" button on a cancelled order');
+    const order = (await apiOk('GET', `/v1/orders/${orderId}`, { token: await token(shopper.email, shopper.password) })).order;
+    assert.equal(order.status, 'ORDER_STATUS_CANCELLED', `the API says order ${orderId} is ${order.status}`);
+    assert.equal(await stockOf(product.id), before + 1, 'cancelling gave the stock back');
     return session;
   } catch (error) {
     error.session = session;
@@ -685,7 +760,7 @@ async function axeCheck(session, pageName) {
   });
 }
 
-scenario('accessibility', 'axe-core finds no serious or critical violation on the main pages', async (browser) => {
+scenario('accessibility', 'axe-core finds no serious or critical violation on the main pages (and the admin ships the order from the admin orders page)', async (browser) => {
   const session = await Session.open(browser, 'accessibility');
   const { page } = session;
   const violations = [];
@@ -711,8 +786,10 @@ scenario('accessibility', 'axe-core finds no serious or critical violation on th
     await openCheckout(page);
     await check('checkout');
     await fillCard(page, { holder: shopper.name });
-    await placeOrder(page);
+    const orderId = await placeOrder(page);
     await waitForStatus(page, 'CONFIRMED');
+    const heading = await page.getByRole('heading', { level: 1, name: /^Order/ }).innerText();
+    const shortId = heading.replace(/^Order\s*/, '').trim();
     await check('order');
     await step('nav link "Orders"', () => link(page, 'Orders').click());
     await visible(page.getByRole('heading', { level: 1, name: 'Orders', exact: true }), '<h1>Orders</h1>');
@@ -730,8 +807,15 @@ scenario('accessibility', 'axe-core finds no serious or critical violation on th
     await page.waitForTimeout(300);
     await check('admin-products');
     await step('link "Orders" on #/admin', () => page.getByRole('link', { name: 'Orders', exact: true }).last().click());
-    await visible(page.getByRole('button', { name: /^Ship order / }).first(), 'a button "Ship order <short id>" for the confirmed order on the admin orders page');
+    const ship = page.getByRole('button', { name: `Ship order ${shortId}`, exact: true });
+    await visible(ship, `a button "Ship order ${shortId}" (the short id of the order page's heading "${heading}") on the admin orders page`);
     await check('admin-orders');
+    // And the admin ships it from there.
+    page.on('dialog', (dialog) => dialog.accept());
+    await step(`button "Ship order ${shortId}"`, () => ship.click());
+    await until(async () => (await apiOk('GET', `/v1/orders/${orderId}`, { token: await token(ADMIN_EMAIL, ADMIN_PASSWORD) })).order.status === 'ORDER_STATUS_SHIPPED', `order ${orderId} SHIPPED after "Ship order ${shortId}"`);
+    await until(async () => (await ship.count()) === 0, `no "Ship order ${shortId}" button once it is shipped`);
+    await session.shot('admin-shipped');
     assert.deepEqual(violations, [], `axe-core found serious or critical violations:\n${violations.join('\n')}`);
     return session;
   } catch (error) {
