@@ -58,7 +58,8 @@ export async function orderView({ params, signal }) {
   const statusBox = h('div', { role: 'status', class: 'order-status' });
   const live = h('p', { class: 'muted live-note' });
   const details = h('div');
-  const actions = h('div', { class: 'actions' }, alertBox());
+  const alert = alertBox();
+  const actions = h('div', { class: 'actions' }, alert);
 
   function render() {
     const status = orderStatus(order);
@@ -84,7 +85,7 @@ export async function orderView({ params, signal }) {
     const buttons = [];
     if (CANCELLABLE.has(status)) buttons.push(h('button', { type: 'button', class: 'button danger', onclick: (e) => act(e.currentTarget, 'cancelOrder', 'Order cancelled.') }, 'Cancel order'));
     if (status === 'CONFIRMED' && isAdmin()) buttons.push(h('button', { type: 'button', class: 'button', onclick: (e) => act(e.currentTarget, 'shipOrder', 'Order shipped.') }, `Ship order ${shortId(order.id)}`));
-    fill(actions, actions.firstChild, buttons);
+    fill(actions, alert, buttons);
   }
 
   async function act(button, operation, done) {
