@@ -54,6 +54,7 @@ export const TEST_CARDS = [
   ['4000000000000119', 'The processor fails; nothing is charged, try again'],
   ['4000000000003220', 'Approved, slowly (a few seconds)'],
 ];
+const sentence = (t) => { const s = String(t ?? '').trim().replace(/[.;,]*$/, '.'); return s[0] ? s[0].toUpperCase() + s.slice(1) : s; };
 const spaced = (n) => n.replace(/(\d{4})(?=\d)/g, '$1 ');
 
 const CARD_FIELDS = {
@@ -153,7 +154,7 @@ export function checkoutView({ navigate }) {
         if (!(error instanceof ApiError)) throw error;
         if (error.retryable) {
           // Nothing is known to have happened: the same key is sent again.
-          showError(form, error, cardFieldId, `${error.message} Your order was not placed twice; press Place order to try again.`);
+          showError(form, error, cardFieldId, `${sentence(error.message)} Press Place order to try again: the same attempt is resent, so nothing is bought twice.`);
           return;
         }
         // A refusal: nothing was bought under this key, so the next attempt
