@@ -2,6 +2,9 @@
 //! latency statistics. Load goes to loopback only and stops after a fixed
 //! number of requests or a fixed time, whichever comes first.
 
+pub mod census;
+pub mod pgbench;
+
 use std::{
     future::Future,
     sync::{

@@ -170,6 +170,9 @@ impl Database {
     /// up front (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout
     /// instead of one failing when it upgrades from reading.
     pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        // sqlx logs no BEGIN (and on SQLite no COMMIT): this line lets a
+        // statement census see the round trip.
+        tracing::debug!(target: "bazaar_runtime::db::begin", "BEGIN");
         match self.backend {
             Backend::Postgres => self.pool.begin().await,
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
