@@ -157,6 +157,9 @@ function escapeRegExp(text) {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/** Sessions not closed yet: a timed-out scenario's are closed after it. */
+const openSessions = new Set();
+
 /** A browser context watched for external requests, console and page errors. */
 class Session {
   constructor(scenario, context, page) {
@@ -173,6 +176,7 @@ class Session {
     context.setDefaultTimeout(STEP_TIMEOUT);
     const page = await context.newPage();
     const session = new Session(scenario, context, page);
+    openSessions.add(session);
     await context.route('**/*', (route) => {
       const request = route.request();
       const url = request.url();
@@ -228,6 +232,7 @@ class Session {
   }
 
   async close() {
+    openSessions.delete(this);
     await this.context.close().catch(() => {});
   }
 }
@@ -865,7 +870,8 @@ async function main() {
       session.assertClean();
     } catch (error) {
       failure = error;
-      session = error.session ?? session;
+      // A timed-out scenario returned nothing: report its last session.
+      session = error.session ?? session ?? [...openSessions].pop();
     } finally {
       clearTimeout(timer);
     }
@@ -876,6 +882,7 @@ async function main() {
         await session.shot('failure').catch(() => {});
         const others = session.problems.filter((p) => !failure.message.includes(p));
         if (others.length) report += `\n  also: ${others.join('\n  also: ')}`;
+        if (session.notes.length) report += `\n  (expected API refusals seen: ${session.notes.join('; ')})`;
         report += `\n  at ${session.page.url()}; the page offers:\n${(await session.describe()).replace(/^/gm, '    ')}`;
       }
       console.log(report);
@@ -883,6 +890,7 @@ async function main() {
       console.log(`ok   ${name} (${ms} ms): ${description}`);
     }
     await session?.close();
+    for (const left of [...openSessions]) await left.close();
     results.push({ name, ok: !failure, ms });
   }
   await browser.close();
