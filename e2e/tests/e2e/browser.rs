@@ -6,7 +6,8 @@
 //! shopper, and axe-core on every main page. Requests to any other origin,
 //! console errors and page errors fail it. Each step's screenshot is kept in
 //! `<target>/e2e-screenshots/` (printed). The storefront's API table is also
-//! checked against the running edge's `/openapi.json`.
+//! checked against the running edge's `/openapi.json`, and its own node
+//! unit checks (`web/tests/units.mjs`) run.
 //!
 //! The tools come from `scripts/tools.sh browser` (`make test` runs it
 //! first); this test runs it too. When they are still missing the test is
@@ -25,7 +26,7 @@ use crate::{
 
 /// How long the whole browser run may take (it takes about 20 s).
 const RUNNER_SECONDS: &str = "300";
-/// How long the API table check may take.
+/// How long the storefront's own checks may take.
 const CONTRACT_SECONDS: &str = "60";
 
 fn ci() -> bool {
@@ -162,4 +163,24 @@ async fn the_storefront_uses_only_operations_of_the_openapi_document() {
     );
     println!("{}", run.stdout);
     system.stop_cleanly().await;
+}
+
+#[test]
+fn the_storefront_unit_checks_pass() {
+    let script = workspace_root().join("web/tests/units.mjs");
+    if !script.is_file() {
+        eprintln!("SKIP: {} does not exist", script.display());
+        return;
+    }
+    if !available("node") {
+        assert!(!ci(), "node is missing (apt-get install -y nodejs)");
+        eprintln!("SKIP: node is missing");
+        return;
+    }
+    let run = node(CONTRACT_SECONDS, &script, &[]);
+    assert!(
+        run.success,
+        "web/tests/units.mjs failed:\n{}\n{}",
+        run.stdout, run.stderr
+    );
 }
