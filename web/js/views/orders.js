@@ -6,7 +6,7 @@ import { isAdmin } from '../session.js';
 
 const EXPLAIN = {
   PENDING: 'Checking out: reserving stock and charging your card. This page updates by itself.',
-  CONFIRMED: 'Paid for; it will be shipped soon.',
+  CONFIRMED: 'Paid for; it is being prepared for the carrier.',
   SHIPPED: 'Handed to the carrier.',
   FAILED: 'The order did not go through. Nothing was charged and no stock is held.',
   CANCELLED: 'Cancelled; any payment has been refunded.',
