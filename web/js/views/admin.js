@@ -3,6 +3,7 @@ import { call, ApiError } from '../api.js';
 import { h, vh, title, formatMoney, formatTime, orderStatus, shortId, badge, CURRENCIES, minorToDecimal, decimalToMinor, announce } from '../dom.js';
 import { alertBox, field, showError, clearErrors, setAlert, setFieldError, busy } from '../forms.js';
 import { pagedOrders } from './orders.js';
+import { forgetCategories } from './shop.js';
 
 const adminNav = () => h('nav', { class: 'subnav', 'aria-label': 'Administration' },
   h('ul', null,
@@ -101,6 +102,7 @@ export async function productFormView({ params, signal }) {
           ? await call('updateProduct', { params: { product_id: product.id }, body })
           : await call('createProduct', { body });
         const created = !product;
+        forgetCategories();
         product = answer.product;
         if (created) history.replaceState(null, '', `#/admin/products/${encodeURIComponent(product.id)}`);
         heading.textContent = `Edit ${product.name}`;

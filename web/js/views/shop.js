@@ -9,6 +9,8 @@ const PAGE_SIZE = 8;
 // Categories have no endpoint of their own: they are gathered from the
 // catalog once (a few pages at most) and kept for the session.
 let categories = null;
+/** Forgets the categories seen, after the catalog changed. */
+export const forgetCategories = () => { categories = null; };
 async function loadCategories(signal) {
   if (categories) return categories;
   const found = new Set();
