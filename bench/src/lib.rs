@@ -3,6 +3,7 @@
 //! number of requests or a fixed time, whichever comes first.
 
 pub mod census;
+pub mod cpu;
 pub mod pgbench;
 
 use std::{

@@ -24,7 +24,7 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use bazaar_bench::{
     Report, TABLE_HEADER,
     census::{self, Census},
-    closed_loop, pgbench,
+    closed_loop, cpu, pgbench,
 };
 use bazaar_mesh::MeshChannel;
 use bazaar_order::config::EventsConfig;
@@ -306,8 +306,21 @@ async fn main() -> anyhow::Result<()> {
         anyhow::Ok(census_report(backend, &counted, &tallies, xacts.as_deref()))
     };
     run(&plain, 2_000, Duration::from_secs(3), "warmup".into()).await;
+    let pg_cpu = || async {
+        match &postgres {
+            Some(url) if backend == Backend::Postgres => backend_ticks(url, &database_names).await,
+            _ => Ok(BTreeMap::new()),
+        }
+    };
     let Some((with_events, stream)) = publishing else {
+        let (own_before, pg_before) = (cpu::own_ticks(), pg_cpu().await?);
         let report = run(&plain, MAX_ORDERS, RUN_TIME, "run".into()).await;
+        let (own_after, pg_after) = (cpu::own_ticks(), pg_cpu().await?);
+        let cpu = cpu_report(
+            report.requests,
+            own_after.saturating_sub(own_before),
+            ticks_spent(&pg_before, &pg_after),
+        );
         let steps = step_means(&scrape(admin).await);
         let counts = count_per_order().await?;
         println!("PlaceOrder on {backend:?}, {CONCURRENCY} in flight, each order 1-2 lines\n");
@@ -315,6 +328,7 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", report.line("checkout (confirmed orders)"));
         println!();
         print_against_pgbench(tps, &[("checkout", &report)]);
+        println!("{cpu}");
         println!("{steps}");
         println!("{counts}");
         drop((order, payment, product));
@@ -381,15 +395,16 @@ fn database_name(url: &str) -> String {
 }
 
 /// Every database's `xact_commit` on the server, once the backends have
-/// flushed their counts (at most once a second, 10 s later when a flush met
-/// contention): read until three reads a second apart agree on `names`, for
-/// at most 15 s.
+/// flushed their counts (an idle backend flushes within a second, or 10 s
+/// later when its flush met contention): past those 10 s, read until three
+/// reads a second apart agree on `names`, for at most 15 s more.
 async fn xact_commits(
     admin_url: &str,
     names: &[(&str, String)],
 ) -> anyhow::Result<BTreeMap<String, i64>> {
     let mut conn = PgConnection::connect(admin_url).await?;
     let (mut last, mut same) = (BTreeMap::new(), 0);
+    tokio::time::sleep(Duration::from_secs(10)).await;
     for _ in 0..15 {
         tokio::time::sleep(Duration::from_secs(1)).await;
         // A fresh snapshot each read (stats_fetch_consistency caches them
@@ -517,4 +532,43 @@ fn census_report(
         ));
     }
     out
+}
+
+/// CPU ticks so far of each PostgreSQL backend serving `names`, by pid.
+async fn backend_ticks(
+    admin_url: &str,
+    names: &[(&str, String)],
+) -> anyhow::Result<BTreeMap<i32, u64>> {
+    let mut conn = PgConnection::connect(admin_url).await?;
+    let names: Vec<String> = names.iter().map(|(_, name)| name.clone()).collect();
+    let pids: Vec<(i32,)> =
+        sqlx::query_as("SELECT pid FROM pg_stat_activity WHERE datname = ANY($1)")
+            .bind(&names)
+            .fetch_all(&mut conn)
+            .await?;
+    conn.close().await?;
+    Ok(pids
+        .into_iter()
+        .filter_map(|(pid,)| Some((pid, cpu::ticks_of(u32::try_from(pid).ok()?)?)))
+        .collect())
+}
+
+/// Ticks the backends spent between two readings; one that appeared in
+/// between counts from zero, one that left is lost (the pools keep theirs).
+fn ticks_spent(before: &BTreeMap<i32, u64>, after: &BTreeMap<i32, u64>) -> u64 {
+    after
+        .iter()
+        .map(|(pid, ticks)| ticks.saturating_sub(before.get(pid).copied().unwrap_or(0)))
+        .sum()
+}
+
+fn cpu_report(orders: u64, own: u64, postgres: u64) -> String {
+    let ms = |ticks: u64| ticks as f64 / cpu::TICKS_PER_SECOND * 1e3 / orders.max(1) as f64;
+    format!(
+        "CPU per order: this process (client and the three services) {:.2} ms, \
+         PostgreSQL backends {:.2} ms, together {:.2} ms",
+        ms(own),
+        ms(postgres),
+        ms(own + postgres)
+    )
 }

@@ -135,6 +135,11 @@ impl Database {
         let pool = AnyPoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(config.acquire_timeout)
+            // sqlx would ping every connection it hands out: one more round
+            // trip per statement run on the pool (10 per checkout). A
+            // connection that died since is found by the statement itself,
+            // which fails and closes it.
+            .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
