@@ -103,6 +103,25 @@ async fn metrics_until(
     }
 }
 
+/// Waits (bounded) until the durable consumer has acknowledged everything
+/// in the stream.
+async fn consumed(js: &async_nats::jetstream::Context, stream: &str, consumer: &str) {
+    let deadline = Instant::now() + NOTIFIED_WITHIN;
+    loop {
+        let stream = js.get_stream(stream).await.expect("the events stream");
+        let mut durable = stream
+            .get_consumer::<async_nats::jetstream::consumer::pull::Config>(consumer)
+            .await
+            .expect("the durable consumer");
+        let info = durable.info().await.expect("consumer info");
+        if info.num_pending == 0 && info.num_ack_pending == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not consumed: {info:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn every_event_reaches_the_notifications_once_across_outages_and_kills() {
     let mut nats = NatsServer::start().await;
@@ -112,6 +131,8 @@ async fn every_event_reaches_the_notifications_once_across_outages_and_kills() {
         &[
             ("BAZAAR__EVENTS__NATS_URL", url.as_str()),
             ("BAZAAR__EVENTS__DUPLICATE_WINDOW", "1s"),
+            // A delivery the killed broker lost track of comes again soon.
+            ("BAZAAR__EVENTS__ACK_WAIT", "2s"),
         ],
     )
     .await;
@@ -181,11 +202,18 @@ async fn every_event_reaches_the_notifications_once_across_outages_and_kills() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    consumed(&js, &stream, &consumer).await;
+    // At least the three republished confirmations came as duplicates; a
+    // broker killed with -9 may also redeliver what it had not yet recorded
+    // as acknowledged: at least once.
     metrics_until(
         &system,
         Service::Notification,
         "the three republished confirmations arrive as duplicates",
-        |m| sample(m, "bazaar_notification_events_total{outcome=\"duplicate\"}") == Some(3.0),
+        |m| {
+            sample(m, "bazaar_notification_events_total{outcome=\"duplicate\"}")
+                .is_some_and(|duplicates| duplicates >= 3.0)
+        },
     )
     .await;
     notified_once_each(&system, &rest, &ada, &orders).await;
@@ -196,12 +224,7 @@ async fn every_event_reaches_the_notifications_once_across_outages_and_kills() {
     orders.push(buy(&rest, &ada, "consumer-down", &product).await);
     system.restart(Service::Notification).await;
     notified_once_each(&system, &rest, &ada, &orders).await;
-    let stream = js.get_stream(&stream).await.expect("the events stream");
-    let mut durable = stream
-        .get_consumer::<async_nats::jetstream::consumer::pull::Config>(&consumer)
-        .await
-        .expect("the durable consumer");
-    let info = durable.info().await.expect("consumer info");
-    assert_eq!(info.num_pending, 0, "{info:?}");
+    consumed(&js, &stream, &consumer).await;
+    notified_once_each(&system, &rest, &ada, &orders).await;
     system.stop_cleanly().await;
 }
