@@ -387,6 +387,67 @@ async function waitForStatus(page, status) {
   }
 }
 
+/** The page's watch requests (GET …:watch): {open: Set, opened: n}, as they come and go. */
+function openWatches(page) {
+  const watches = { open: new Set(), opened: 0 };
+  const isWatch = (request) => /\/v1\/orders\/[^/]+:watch$/.test(new URL(request.url()).pathname);
+  page.on('request', (request) => {
+    if (!isWatch(request)) return;
+    watches.opened += 1;
+    watches.open.add(request);
+  });
+  for (const event of ['requestfinished', 'requestfailed']) {
+    page.on(event, (request) => watches.open.delete(request));
+  }
+  return watches;
+}
+
+/** How long a change made through the API may take to show on an open order page. */
+const LIVE_TIMEOUT = STEP_TIMEOUT;
+const MARKER = 'still here';
+
+/** Marks the window: a reload or navigation would lose the marker. */
+async function markWindow(page) {
+  await page.evaluate((marker) => {
+    window.__bazaarE2eMarker = marker;
+  }, MARKER);
+}
+
+/**
+ * The order page's one role="status" element, which says `status` now and
+ * is a polite live region; checked again by expectLiveChange.
+ */
+async function liveStatusBox(page, status) {
+  const boxes = page.getByRole('status').filter({ hasText: STATUSES });
+  assert.equal(await boxes.count(), 1, `the order page has ${await boxes.count()} role="status" elements naming a status`);
+  const box = await boxes.first().elementHandle();
+  assert.match(await box.innerText(), new RegExp(status), 'the role="status" element before the change');
+  const live = await box.evaluate((el) => el.getAttribute('aria-live') ?? (el.getAttribute('role') === 'status' ? 'polite (implicit)' : 'off'));
+  assert.match(live, /^polite/, `the role="status" element has aria-live=${JSON.stringify(live)}`);
+  return box;
+}
+
+/**
+ * After a change made through the API at `since`: the open page (its window
+ * marker still there) shows `status` within LIVE_TIMEOUT in the same
+ * role="status" element, and offers no "Cancel order" once it is terminal.
+ */
+async function expectLiveChange(page, box, status, since) {
+  const shows = async () => `(it says: ${await statusText(page)})`;
+  await until(async () => new RegExp(status).test(await box.innerText().catch(() => '')) || (await orderStatus(page, status).count()) > 0,
+    `the open order page's role="status" to say ${status} (no reload)`, shows);
+  const ms = Date.now() - since;
+  assert.equal(await box.evaluate((el) => el.isConnected), true, `the role="status" element was replaced, not updated in place, when the order turned ${status}`);
+  assert.match(await box.innerText(), new RegExp(status));
+  assert.equal(await page.evaluate(() => window.__bazaarE2eMarker), MARKER, `the order page was reloaded or left while it turned ${status}`);
+  if (['SHIPPED', 'CANCELLED', 'FAILED'].includes(status)) {
+    await until(async () => (await page.getByRole('button', { name: 'Cancel order', exact: true }).count()) === 0, `no "Cancel order" button once the order is ${status}`);
+  }
+  await assertNoPlaceholders(page, `the ${status.toLowerCase()} order's page`);
+  console.log(`     ${status} shown ${ms} ms after the API call (live, no reload)`);
+  return ms;
+}
+
 // -------------------------------------------------------------- scenarios
 
 const scenarios = [];
@@ -434,7 +495,7 @@ scenario('harness', 'the guards work: a request to another origin, a console err
   }
 });
 
-scenario('checkout', 'a shopper registers, searches, adds two products, pays and watches the order confirm without a reload', async (browser) => {
+scenario('checkout', 'a shopper registers, searches, adds two products, pays; the order page shows CONFIRMED, then SHIPPED live when the shop ships it (no reload)', async (browser) => {
   const session = await Session.open(browser, 'checkout');
   const { page } = session;
   try {
@@ -458,9 +519,7 @@ scenario('checkout', 'a shopper registers, searches, adds two products, pays and
     const loads = [];
     page.on('load', () => loads.push(page.url()));
     const orderId = await placeOrder(page);
-    await page.evaluate(() => {
-      window.__bazaarE2eMarker = 'still here';
-    });
+    await markWindow(page);
     const navigations = [];
     page.on('framenavigated', (frame) => {
       if (frame === page.mainFrame()) navigations.push(frame.url());
@@ -473,17 +532,22 @@ scenario('checkout', 'a shopper registers, searches, adds two products, pays and
     assert.equal(order.status, 'ORDER_STATUS_CONFIRMED', `the API says order ${orderId} is ${order.status}`);
     const lines = order.items.map((i) => `${i.product_name} x${i.quantity}`).sort();
     assert.deepEqual(lines, [`${first.name} x1`, `${second.name} x1`].sort(), 'the order holds the two products, one each');
-    assert.equal(await page.evaluate(() => window.__bazaarE2eMarker), 'still here', 'the order page was reloaded while the order settled');
+    assert.equal(await page.evaluate(() => window.__bazaarE2eMarker), MARKER, 'the order page was reloaded while the order settled');
     assert.deepEqual(loads, [], `the page loaded again after "Place order": ${loads.join(', ')}`);
     assert.deepEqual(navigations, [], `the order page navigated while the order settled: ${navigations.join(', ')}`);
     assert.match(page.url(), new RegExp(`#/orders/${orderId}$`));
     await visible(button(page, 'Cancel order'), 'button "Cancel order" on a CONFIRMED order');
-    // The shop ships it; the page (which follows an order until it
-    // settles, CONFIRMED included) shows that when opened again.
-    await apiOk('POST', `/v1/orders/${orderId}:ship`, { token: await token(ADMIN_EMAIL, ADMIN_PASSWORD), body: {} });
-    await page.reload();
-    await waitForStatus(page, 'SHIPPED');
-    await until(async () => (await page.getByRole('button', { name: 'Cancel order', exact: true }).count()) === 0, 'no "Cancel order" button once the order is SHIPPED');
+    // The shop ships it (the admin, through the API from here) while the
+    // page stays open: CONFIRMED is not terminal, so the page still follows
+    // the watch and turns SHIPPED in place, with no reload.
+    // (The window marker set after "Place order" must still be there after.)
+    const box = await liveStatusBox(page, 'CONFIRMED');
+    const adminToken = await token(ADMIN_EMAIL, ADMIN_PASSWORD);
+    const shipped = Date.now();
+    await apiOk('POST', `/v1/orders/${orderId}:ship`, { token: adminToken, body: {} });
+    await expectLiveChange(page, box, 'SHIPPED', shipped);
+    assert.deepEqual(loads, [], `the page loaded again while the order shipped: ${loads.join(', ')}`);
+    assert.deepEqual(navigations, [], `the order page navigated while the order shipped: ${navigations.join(', ')}`);
     await session.shot('order-shipped');
     await step('nav link "Orders"', () => link(page, 'Orders').click());
     await visible(page.getByRole('heading', { level: 1, name: 'Orders', exact: true }), '<h1>Orders</h1> on #/orders');
@@ -686,6 +750,57 @@ scenario('double-click', 'a double-clicked "Place order" places one order, which
     await until(async () => (await page.getByRole('button', { name: 'Cancel order', exact: true }).count()) === 0, 'no "Cancel order" button on a cancelled order');
     const order = (await apiOk('GET', `/v1/orders/${orderId}`, { token: await token(shopper.email, shopper.password) })).order;
     assert.equal(order.status, 'ORDER_STATUS_CANCELLED', `the API says order ${orderId} is ${order.status}`);
+    assert.equal(await stockOf(product.id), before + 1, 'cancelling gave the stock back');
+    return session;
+  } catch (error) {
+    error.session = session;
+    throw error;
+  }
+});
+
+scenario('live-cancel', 'an order cancelled through the API while its page is open turns CANCELLED there without a reload', async (browser) => {
+  const session = await Session.open(browser, 'live-cancel');
+  const { page } = session;
+  try {
+    const shopper = await newCustomer('live-cancel');
+    const product = await productNamed("Chef's Knife 20 cm");
+    await openShop(page);
+    await logIn(session, shopper.email, shopper.password);
+    await addFromCatalog(page, 'knife', product.name);
+    await openCart(page, [product.name]);
+    await openCheckout(page);
+    await fillCard(page, { holder: shopper.name });
+    const watches = openWatches(page);
+    const orderId = await placeOrder(page);
+    await waitForStatus(page, 'CONFIRMED');
+    await visible(button(page, 'Cancel order'), 'button "Cancel order" on a CONFIRMED order');
+    await markWindow(page);
+    const loads = [];
+    page.on('load', () => loads.push(page.url()));
+    await session.shot('confirmed');
+    // Leaving the page stops following: no watch stays open on other pages.
+    await until(async () => watches.open.size === 1, 'one watch request open on the CONFIRMED order\'s page', async () => `(${watches.open.size} open)`);
+    const openedBefore = watches.opened;
+    await step('nav link "Orders"', () => link(page, 'Orders').click());
+    await visible(page.getByRole('heading', { level: 1, name: 'Orders', exact: true }), '<h1>Orders</h1> on #/orders');
+    await until(async () => watches.open.size === 0, 'the order\'s watch request ended once the order page was left', async () => `(${watches.open.size} still open: ${[...watches.open].map((r) => r.url()).join(', ')})`);
+    await page.waitForTimeout(1_500); // longer than the first re-open wait
+    assert.equal(watches.opened, openedBefore, `${watches.opened - openedBefore} watch(es) opened after leaving the order page`);
+    // Back to it (a hash link, no reload): it follows again.
+    await step(`the link to #/orders/${orderId} on #/orders`, () => page.locator(`a[href$="#/orders/${orderId}"]`).first().click());
+    await waitForStatus(page, 'CONFIRMED');
+    await until(async () => watches.open.size === 1, 'one watch request open on the order page again', async () => `(${watches.open.size} open)`);
+    const before = await stockOf(product.id);
+    // The customer cancels elsewhere (another device: the API from here).
+    const customerToken = await token(shopper.email, shopper.password);
+    const box = await liveStatusBox(page, 'CONFIRMED');
+    const cancelled = Date.now();
+    const { order } = await apiOk('POST', `/v1/orders/${orderId}:cancel`, { token: customerToken, body: { reason: 'cancelled from another device' } });
+    assert.equal(order.status, 'ORDER_STATUS_CANCELLED', `the API says order ${orderId} is ${order.status} after cancelling`);
+    await expectLiveChange(page, box, 'CANCELLED', cancelled);
+    assert.deepEqual(loads, [], `the page loaded again while the order was cancelled: ${loads.join(', ')}`);
+    assert.match(page.url(), new RegExp(`#/orders/${orderId}$`));
+    await session.shot('cancelled');
     assert.equal(await stockOf(product.id), before + 1, 'cancelling gave the stock back');
     return session;
   } catch (error) {

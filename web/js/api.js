@@ -132,7 +132,8 @@ export async function call(name, options = {}) {
  * Follows GET /v1/orders/{id}:watch: an NDJSON stream, one
  * {"result": {"order": ...}} per line, possibly a last {"error": {...}}.
  * Calls onOrder for each order; resolves when the stream ends (or when
- * onOrder returns true: settled); rejects with ApiError.
+ * onOrder returns true: the caller has seen enough); rejects with ApiError.
+ * One stream only: followOrder re-opens it.
  */
 export async function watchOrder(orderId, { signal, onOrder }) {
   const options = { params: { order_id: orderId }, signal };
@@ -174,4 +175,94 @@ export async function watchOrder(orderId, { signal, onOrder }) {
   } finally {
     reader.cancel().catch(() => {});
   }
+}
+
+/** How followOrder re-opens the watch (times in ms). */
+export const FOLLOW = {
+  /** A stream open this long (or that brought a new status) was healthy: the next one opens at once. */
+  stableMs: 10_000,
+  /** The first wait after a stream that ended early or failed; it doubles each time, */
+  baseDelayMs: 1_000,
+  /** up to this. */
+  maxDelayMs: 30_000,
+  /** Failed opens in a row (network, 5xx) after which followOrder gives up. */
+  maxFailures: 5,
+};
+
+/** Waits `ms`, or less when `signal` aborts (then rejects with an AbortError). */
+export function pause(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const aborted = () => reject(signal.reason instanceof Error ? signal.reason : new DOMException('aborted', 'AbortError'));
+    if (signal?.aborted) { aborted(); return; }
+    const onAbort = () => { clearTimeout(timer); aborted(); };
+    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Follows an order across as many watch streams as it takes: calls
+ * onOrder(order) for each order a stream brings, until done(order) holds
+ * (a terminal status: the server ends the stream there too) or `signal`
+ * aborts. A stream the server ends first (its maximum lifetime, a restart)
+ * is re-opened: at once after a healthy one, else after a wait that doubles
+ * from FOLLOW.baseDelayMs up to FOLLOW.maxDelayMs. onWait({delayMs, error})
+ * is told before each wait; `from` is the status the caller already shows.
+ * Resolves 'done' or 'aborted'; rejects with the
+ * ApiError that made it give up (one that retrying cannot fix, or
+ * FOLLOW.maxFailures failed opens in a row).
+ */
+export async function followOrder(orderId, {
+  signal, onOrder, done, onWait = () => {}, from,
+  policy = FOLLOW, watch = watchOrder, wait = pause, now = Date.now,
+}) {
+  const isAborted = (error) => signal?.aborted || error?.name === 'AbortError';
+  let finished = false;
+  let status = from; // the raw status last seen (a change is news)
+  let early = 0; // streams in a row that ended early or failed
+  let failures = 0; // of which failed
+  while (!signal?.aborted) {
+    const opened = now();
+    let news = false;
+    let error = null;
+    try {
+      await watch(orderId, {
+        signal,
+        onOrder: (order) => {
+          if (status !== undefined && order.status !== status) news = true;
+          status = order.status;
+          onOrder(order);
+          finished = done(order) === true;
+          return finished;
+        },
+      });
+    } catch (e) {
+      if (isAborted(e)) return 'aborted';
+      if (!finished) error = e;
+    }
+    if (finished) return 'done';
+    if (signal?.aborted) return 'aborted';
+    if (error && !(error instanceof ApiError && error.retryable)) throw error;
+    if (news || now() - opened >= policy.stableMs) {
+      early = 0;
+      failures = 0;
+    } else {
+      early += 1;
+    }
+    if (error) {
+      failures += 1;
+      if (failures >= policy.maxFailures) throw error;
+    } else {
+      failures = 0;
+    }
+    const delayMs = early ? Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (early - 1)) : 0;
+    onWait({ delayMs, error });
+    try {
+      await wait(delayMs, signal);
+    } catch (e) {
+      if (isAborted(e)) return 'aborted';
+      throw e;
+    }
+  }
+  return 'aborted';
 }

@@ -93,9 +93,8 @@ export function orderStatus(order) {
   return String(s ?? 'ORDER_STATUS_UNSPECIFIED').replace(/^ORDER_STATUS_/, '');
 }
 
+/** Nothing changes after these: the watch ends there, and the order page stops following. */
 export const TERMINAL = new Set(['SHIPPED', 'FAILED', 'CANCELLED']);
-/** States after which the order page stops watching. */
-export const SETTLED = new Set(['CONFIRMED', 'SHIPPED', 'FAILED', 'CANCELLED']);
 
 // Bazaar's ids are UUIDv7: the first digits are a timestamp that orders
 // placed within a minute share, so the short form is the last 8 (random) ones.

@@ -1,6 +1,6 @@
 // Order history and one order's page, whose status follows the watch stream.
-import { call, watchOrder, ApiError } from '../api.js';
-import { h, fill, title, formatMoney, formatTime, orderStatus, shortId, badge, SETTLED, announce } from '../dom.js';
+import { call, followOrder, ApiError } from '../api.js';
+import { h, fill, title, formatMoney, formatTime, orderStatus, shortId, badge, TERMINAL, announce } from '../dom.js';
 import { alertBox, setAlert, busy } from '../forms.js';
 import { isAdmin } from '../session.js';
 
@@ -55,7 +55,9 @@ export async function orderView({ params, signal }) {
   const { order: first } = await call('getOrder', { params: { order_id: id }, signal });
   let order = first;
 
-  const statusBox = h('div', { role: 'status', class: 'order-status' });
+  // Updated in place as the order moves on; role="status" is a polite live
+  // region (said explicitly too), read out whole on each change.
+  const statusBox = h('div', { role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true', class: 'order-status' });
   const live = h('p', { class: 'muted live-note' });
   const details = h('div');
   const alert = alertBox();
@@ -103,35 +105,48 @@ export async function orderView({ params, signal }) {
     });
   }
 
-  // Follow the watch stream until the order settles, re-opening it if the
-  // server ends it first (it does after its maximum lifetime).
+  // An update never takes a terminal order back (a re-opened watch may
+  // start with what it read just before a cancel answered).
+  function update(next) {
+    const before = orderStatus(order);
+    if (TERMINAL.has(before) && !TERMINAL.has(orderStatus(next))) return;
+    order = next;
+    if (orderStatus(order) !== before) render();
+  }
+
+  // Follow the watch until the order is terminal (SHIPPED, FAILED,
+  // CANCELLED), where the server ends the stream too; CONFIRMED is not: it
+  // may still ship or be cancelled. followOrder re-opens a stream the server
+  // ends first (after its maximum lifetime) and stops when the route changes
+  // (the router aborts `signal`).
+  let following = false;
   async function follow() {
-    let failures = 0;
-    while (!signal.aborted && !SETTLED.has(orderStatus(order))) {
-      live.textContent = 'Following this order live…';
-      try {
-        await watchOrder(order.id, {
-          signal,
-          onOrder: (next) => {
-            const before = orderStatus(order);
-            order = next;
-            if (orderStatus(order) !== before) render();
-            failures = 0;
-            return SETTLED.has(orderStatus(order));
-          },
-        });
-      } catch (error) {
-        if (signal.aborted || error?.name === 'AbortError') return;
-        failures += 1;
-        if (failures >= 3 || (error instanceof ApiError && !error.retryable)) {
-          fill(live, `Live updates stopped: ${error.message} `,
-            h('button', { type: 'button', class: 'button secondary small', onclick: () => { failures = 0; follow(); } }, 'Try again'));
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 1000 * failures));
-      }
+    if (following || signal.aborted || TERMINAL.has(orderStatus(order))) return;
+    following = true;
+    live.textContent = 'Following this order live…';
+    try {
+      const how = await followOrder(order.id, {
+        signal,
+        from: order.status,
+        done: (next) => TERMINAL.has(orderStatus(next)),
+        onOrder: (next) => {
+          update(next);
+          live.textContent = 'Following this order live…';
+        },
+        onWait: ({ delayMs, error }) => {
+          if (error) live.textContent = delayMs ? `Connection lost; reconnecting in ${Math.ceil(delayMs / 1000)} s…` : 'Reconnecting…';
+        },
+      });
+      if (how === 'done' && !signal.aborted) live.textContent = '';
+    } catch (error) {
+      if (signal.aborted || error?.name === 'AbortError') return;
+      if (!(error instanceof ApiError)) console.warn(error);
+      const why = error instanceof ApiError ? error.message : 'the shop sent an answer this page cannot read.';
+      fill(live, `Live updates stopped: ${why} `,
+        h('button', { type: 'button', class: 'button secondary small', onclick: () => follow() }, 'Try again'));
+    } finally {
+      following = false;
     }
-    if (!signal.aborted) live.textContent = '';
   }
 
   render();
