@@ -67,6 +67,17 @@ async fn pages_keep_to_the_policy_no_inline_script_or_style() {
     }
 }
 
+#[test]
+fn the_storefront_ships_under_100_kib_of_script() {
+    let script: usize = FILES
+        .iter()
+        .filter(|file| file.content_type.starts_with("text/javascript"))
+        .map(|file| file.body.len())
+        .sum();
+    assert!(script > 0, "the storefront has its scripts");
+    assert!(script < 100 * 1024, "{script} bytes of script");
+}
+
 #[tokio::test]
 async fn a_browsers_copy_is_revalidated_by_etag() {
     let (_up, gw) = shapes_with(|_| {}).await;
