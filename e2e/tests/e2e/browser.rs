@@ -1,9 +1,10 @@
 //! The storefront in a browser: `e2e/browser/storefront.mjs` drives Debian's
 //! headless Chromium (through playwright-core) through the pages the gateway
-//! serves at `/`, against the whole system: a shopper's checkout watched to
-//! CONFIRMED without a reload, a declined card, a bad expiry date's field
-//! error, a double-clicked "Place order", an admin's new product found by a
-//! shopper, and axe-core on every main page. Requests to any other origin,
+//! serves at `/`, against the whole system: a shopper's checkout, its order
+//! page turning SHIPPED live when the shop ships it (and another CANCELLED
+//! live), a declined card, a bad expiry date's field error, a double-clicked
+//! "Place order", an admin's new product found by a shopper, and axe-core
+//! on every main page. Requests to any other origin,
 //! console errors and page errors fail it. Each step's screenshot is kept in
 //! `<target>/e2e-screenshots/` (printed). The storefront's API table is also
 //! checked against the running edge's `/openapi.json`, and its own node
