@@ -616,6 +616,47 @@ scenario('browse', 'an anonymous visitor pages through the catalog and filters i
   }
 });
 
+/** Whether the page is wider than its viewport (a sideways scroll). */
+async function overflowsSideways(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+}
+
+scenario('phone', 'on a phone-sized screen (375 px) a shopper buys with nothing wider than the screen and the menu within reach', async (browser) => {
+  const session = await Session.open(browser, 'phone', { viewport: { width: 375, height: 740 } });
+  const { page } = session;
+  try {
+    const product = await productNamed('Ceramic Pour-Over Coffee Dripper');
+    const shopper = { email: `phone-${RUN}@example.com`, password: PASSWORD, name: 'Ada Lovelace' };
+    const fits = async (where) => {
+      assert.equal(await overflowsSideways(page), false, `${where} is wider than a 375 px screen`);
+    };
+    await openShop(page);
+    await fits('the catalog');
+    await session.shot('catalog', { fullPage: false });
+    await register(session, shopper);
+    await openProduct(page, product);
+    await fits('the product page');
+    await step('button "Add to cart"', () => button(page, 'Add to cart').click());
+    await openCart(page, [product.name]);
+    await fits('the cart');
+    await openCheckout(page);
+    await fits('the checkout');
+    await fillCard(page, { number: CARDS.approved, holder: shopper.name });
+    await session.shot('checkout');
+    await placeOrder(page);
+    await waitForStatus(page, 'CONFIRMED');
+    await fits('the order page');
+    await session.shot('order', { fullPage: false });
+    for (const name of ['Shop', 'Orders', 'Account']) {
+      await visible(link(page, name), `nav link "${name}" on a 375 px screen`);
+    }
+    return session;
+  } catch (error) {
+    error.session = session;
+    throw error;
+  }
+});
+
 scenario('declined', 'a declined card shows the decline and leaves the stock as it was', async (browser) => {
   const session = await Session.open(browser, 'declined');
   const { page } = session;
