@@ -6,6 +6,7 @@
 #
 #   bench/gateway/run.sh                 # 10 s per measurement
 #   DURATION=5s CONCURRENCY="1 16" bench/gateway/run.sh
+#   WRK_CONNECTIONS=50 WRK_DURATION=10s bench/gateway/run.sh   # wrk phase ("" skips it)
 #
 # Bounded: each measurement stops after DURATION (after a WARMUP) or
 # MAX_REQUESTS, whichever comes first. Loopback only.
@@ -21,6 +22,9 @@ CONCURRENCY="${CONCURRENCY:-1 32}"
 UPSTREAM=127.0.0.1:18551
 GATEWAY=127.0.0.1:18080
 GRPC_GATEWAY=127.0.0.1:18081
+BARE=127.0.0.1:18552
+WRK_CONNECTIONS="${WRK_CONNECTIONS-50}"
+WRK_DURATION="${WRK_DURATION:-10s}"
 
 cd "$root"
 cargo build -q --release -p bazaar-gateway --bin bazaar-gateway --example gateway_bench
@@ -50,6 +54,10 @@ wait_for() { # URL
 up_pid=$!
 pids+=($up_pid)
 
+# The floor: a bare hyper HTTP/1.1 round trip on this machine.
+"$tool" bare --listen "$BARE" &
+pids+=($!)
+
 gateway_log_filter="${GATEWAY_LOG:-warn}"
 # The upstream is a foreign plaintext service outside the mesh policy: the
 # gateway reaches it as it would behind a sidecar.
@@ -66,6 +74,7 @@ if [ -x "$grpc_gateway" ]; then
   pids+=($ggw_pid)
   wait_for "http://$GRPC_GATEWAY/v1/shelves/s1/books/b1"
 fi
+wait_for "http://$BARE/"
 
 # cpu/req: CPU time of the upstream (direct gRPC) or of the gateway process
 # per measured request, from /proc/PID/stat.
@@ -75,8 +84,33 @@ tck="$(getconf CLK_TCK)"
 for c in $CONCURRENCY; do
   common=(--concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" --max-requests "$MAX_REQUESTS" --clk-tck "$tck")
   "$tool" load --mode grpc --target "http://$UPSTREAM" --label "direct gRPC (tonic)" --cpu-of "$up_pid" "${common[@]}"
+  "$tool" load --mode http --target "http://$BARE" --label "bare hyper HTTP/1.1" "${common[@]}"
   "$tool" load --mode http --target "http://$GATEWAY" --label "bazaar-gateway" --cpu-of "$gw_pid" "${common[@]}"
   if [ -x "$grpc_gateway" ]; then
     "$tool" load --mode http --target "http://$GRPC_GATEWAY" --label "grpc-gateway v1.6.4 (Go)" --cpu-of "$ggw_pid" "${common[@]}"
   fi
 done
+
+# wrk: HTTP/1.1 keep-alive closed loop, WRK_CONNECTIONS connections, two
+# threads, after a 2 s warm-up; cpu/req from /proc/PID/stat as above.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+wrk_row() { # LABEL URL PID
+  wrk -t2 -c"$WRK_CONNECTIONS" -d2s "$2" >/dev/null
+  local before after out
+  before="$(cpu_ticks "$3")"
+  out="$(wrk -t2 -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" --latency "$2")"
+  after="$(cpu_ticks "$3")"
+  echo "$out" | awk -v label="$1" -v c="$WRK_CONNECTIONS" -v ticks="$((after - before))" -v tck="$tck" '
+    / requests in / { n = $1 }
+    /Requests\/sec/ { rps = $2 }
+    /Non-2xx|Socket errors/ { err = err " " $0 }
+    $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
+    END { printf "wrk %-24s c=%-3s requests=%-8s req/s=%9.0f p50=%s p99=%s cpu/req=%.0fus%s\n",
+          label, c, n, rps, p50, p99, ticks / tck * 1e6 / n, err }'
+}
+if [ -n "$WRK_CONNECTIONS" ] && command -v wrk >/dev/null; then
+  wrk_row "bazaar-gateway" "http://$GATEWAY/v1/shelves/s1/books/b1" "$gw_pid"
+  if [ -x "$grpc_gateway" ]; then
+    wrk_row "grpc-gateway v1.6.4 (Go)" "http://$GRPC_GATEWAY/v1/shelves/s1/books/b1" "$ggw_pid"
+  fi
+fi

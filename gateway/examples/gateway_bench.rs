@@ -3,6 +3,9 @@
 //! - `upstream`: a gRPC server of the test-only `acme.library.v1` service
 //!   whose GetBook answers from memory, so the measurement is the transport
 //!   and the transcoding, not a database;
+//! - `bare`: a bare hyper HTTP/1.1 server answering every request with a
+//!   fixed JSON body the size of the book's, the floor an HTTP/1.1 edge on
+//!   this machine can reach (one loopback round trip, no upstream);
 //! - `descriptor-set`: writes that service's descriptor set, for the gateway;
 //! - `load`: a closed-loop load client over HTTP/1.1 (through a gateway) or
 //!   gRPC (direct), bounded in requests and time, loopback only, checking
@@ -40,6 +43,11 @@ enum Command {
     /// Serve the library service (and gRPC health).
     Upstream {
         #[arg(long, default_value = "127.0.0.1:18551")]
+        listen: SocketAddr,
+    },
+    /// Serve a fixed JSON answer over bare hyper HTTP/1.1 (no upstream).
+    Bare {
+        #[arg(long, default_value = "127.0.0.1:18552")]
         listen: SocketAddr,
     },
     /// Write the library's encoded FileDescriptorSet.
@@ -164,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
                 .serve_with_shutdown(listen, bazaar_runtime::shutdown::signal())
                 .await?;
         }
+        Command::Bare { listen } => bare(listen).await?,
         Command::DescriptorSet { out } => std::fs::write(out, LIBRARY_SET)?,
         Command::Load {
             mode,
@@ -198,6 +207,42 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the gateway answers for the book (the same bytes, so the bare
+/// server's round trip moves as much data).
+const BARE_BODY: &str = r#"{"name":"shelves/s1/books/b1","title":"Dune","author":"Frank Herbert","genre":"FICTION","borrower":"","publish_time":"1965-07-25T00:00:00Z"}"#;
+
+/// The bare HTTP/1.1 floor: hyper's server with a fixed answer, one
+/// current-thread task per connection, nothing else.
+async fn bare(listen: SocketAddr) -> anyhow::Result<()> {
+    use hyper::{server::conn::http1, service::service_fn};
+    use hyper_util::rt::TokioIo;
+
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let shutdown = bazaar_runtime::shutdown::signal();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            () = &mut shutdown => return Ok(()),
+        };
+        stream.set_nodelay(true)?;
+        tokio::spawn(async move {
+            let service = service_fn(|_request| async {
+                let mut response =
+                    http::Response::new(Full::new(Bytes::from_static(BARE_BODY.as_bytes())));
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                Ok::<_, std::convert::Infallible>(response)
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 struct Outcome {
