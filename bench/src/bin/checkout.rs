@@ -8,11 +8,16 @@
 //! When a PostgreSQL server is known, pgbench's TPC-B runs on it first (a
 //! scratch database, dropped after), and checkout is reported as a ratio of
 //! its transactions/s: the database's own limit in the same run.
-//! `BENCH_BACKEND=sqlite` puts the services on SQLite all the same. After
+//! `BENCH_BACKEND=sqlite` puts the services on SQLite all the same;
+//! `BENCH_POOL=<n>` sizes every service's pool. After
 //! the timed rounds, a census of 200 orders placed one at a time counts the
 //! statements and commits each service sends its database per order (and,
 //! on PostgreSQL, each database's `xact_commit`), and the order service's
 //! `bazaar_saga_step_duration_seconds` gives the mean time of each step.
+//! `BENCH_CENSUS_ONLY=<orders>` skips pgbench and the timed rounds: a
+//! warm-up, that many orders one at a time and a short census, for
+//! instruction counts under `valgrind --tool=callgrind` (the difference of
+//! two sizes is per order).
 //!
 //! With `BENCH_EVENTS=nats://127.0.0.1:4222`, a second order service on its
 //! own database publishes its order events there (a stream of its own,
@@ -40,7 +45,7 @@ use bazaar_proto::{
 use bazaar_runtime::{
     auth::{AuthConfig, Role, TokenSigner},
     client::ClientConfig,
-    db::Backend,
+    db::{Backend, DatabaseConfig},
     server::ServerConfig,
     service::ServiceConfig,
     testing::{Spawned, TestDatabase, free_addr, mesh, scrape},
@@ -92,9 +97,13 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or(&Backend::Sqlite),
     };
     // First, alone on the machine's share of it, the database's own limit.
+    let census_only: Option<u64> = std::env::var("BENCH_CENSUS_ONLY")
+        .ok()
+        .map(|n| n.parse())
+        .transpose()?;
     let tps = match &postgres {
-        Some(url) => Some(pgbench::tpc_b(url).await?),
-        None => None,
+        Some(url) if census_only.is_none() => Some(pgbench::tpc_b(url).await?),
+        _ => None,
     };
     let signer = TokenSigner::generate(&AuthConfig::default())?;
     let trust = AuthConfig {
@@ -109,11 +118,19 @@ async fn main() -> anyhow::Result<()> {
         TestDatabase::create(backend).await,
     ];
     let events_url = std::env::var("BENCH_EVENTS").ok();
+    // `BENCH_POOL`: each service's pool size, instead of the default.
+    let pool: Option<u32> = std::env::var("BENCH_POOL")
+        .ok()
+        .map(|n| n.parse())
+        .transpose()?;
     // Every service on port 0, its own database, trusting the bench's key.
     let shared = |workload: &'static str, database: &TestDatabase| ServiceConfig {
         workload,
         server: ServerConfig::default(),
-        database: database.config.clone(),
+        database: DatabaseConfig {
+            max_connections: pool.unwrap_or(database.config.max_connections),
+            ..database.config.clone()
+        },
         auth: trust.clone(),
         mesh: mesh().config(),
         ..ServiceConfig::new("bench", 0)
@@ -280,8 +297,12 @@ async fn main() -> anyhow::Result<()> {
         let counted = run_with(
             1,
             &plain,
-            CENSUS_ORDERS,
-            Duration::from_secs(60),
+            if census_only.is_some() {
+                20
+            } else {
+                CENSUS_ORDERS
+            },
+            Duration::from_secs(600),
             "census".into(),
         )
         .await;
@@ -305,6 +326,26 @@ async fn main() -> anyhow::Result<()> {
         });
         anyhow::Ok(census_report(backend, &counted, &tallies, xacts.as_deref()))
     };
+    if let Some(orders) = census_only {
+        // Every statement prepared on the connections first, as in a run;
+        // then the orders to count instructions over, census off (it costs
+        // instructions of its own); then a short census.
+        run_with(1, &plain, 200, Duration::from_secs(600), "warmup".into()).await;
+        let counted = run_with(
+            1,
+            &plain,
+            orders,
+            Duration::from_secs(600),
+            "counted".into(),
+        )
+        .await;
+        println!(
+            "{orders} orders one at a time: {} not confirmed",
+            counted.errors
+        );
+        println!("{}", count_per_order().await?);
+        return Ok(());
+    }
     run(&plain, 2_000, Duration::from_secs(3), "warmup".into()).await;
     let pg_cpu = || async {
         match &postgres {
