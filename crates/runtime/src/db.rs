@@ -189,6 +189,35 @@ impl Database {
     }
 }
 
+/// `($first, …), (…)`: `rows` groups of `width` numbered placeholders,
+/// for a multi-row `VALUES` (both backends read `$n`). Only placeholders
+/// are generated; every value is bound.
+pub fn values_rows(rows: usize, width: usize, first: usize) -> String {
+    let mut sql = String::with_capacity(rows * width * 5);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..width {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(first + row * width + column).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Whether a statement built for `rows` rows is worth a prepared statement
+/// on each connection: orders have a few lines; a rare long one should not
+/// push the common statements out of sqlx's per-connection cache.
+pub fn prepare_rows(rows: usize) -> bool {
+    rows <= 8
+}
+
 fn create_sqlite_directory(url: &str) -> Result<(), DbError> {
     let path = url
         .trim_start_matches("sqlite://")
@@ -394,5 +423,17 @@ impl bazaar_observe::prometheus_client::collector::Collector for PoolCollector {
             None,
             max.metric_type(),
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values_rows;
+
+    #[test]
+    fn values_rows_numbers_every_placeholder_once() {
+        assert_eq!(values_rows(1, 3, 1), "($1, $2, $3)");
+        assert_eq!(values_rows(2, 2, 4), "($4, $5), ($6, $7)");
+        assert_eq!(values_rows(0, 2, 1), "");
     }
 }

@@ -187,6 +187,10 @@ async fn insert_product(
     Ok(())
 }
 
+/// A reservation's items, in the order they were asked for.
+const SELECT_ITEMS: &str = "SELECT product_id, quantity, product_name, unit_price_minor, \
+     currency_code FROM reservation_items WHERE order_id = $1 ORDER BY position";
+
 async fn load_reservation(
     conn: &mut AnyConnection,
     order_id: &OrderId,
@@ -200,13 +204,10 @@ async fn load_reservation(
     let Some(row) = row else {
         return Ok(None);
     };
-    let items: Vec<ReservedItemRow> = sqlx::query_as(
-        "SELECT product_id, quantity, product_name, unit_price_minor, currency_code \
-         FROM reservation_items WHERE order_id = $1 ORDER BY position",
-    )
-    .bind(order_id.as_str())
-    .fetch_all(&mut *conn)
-    .await?;
+    let items: Vec<ReservedItemRow> = sqlx::query_as(SELECT_ITEMS)
+        .bind(order_id.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(Some(Reservation {
         order_id: stored("order id", OrderId::parse(row.order_id))?,
         items: items
@@ -552,25 +553,11 @@ impl ProductStore for SqlStore {
         }
 
         let mut items = Vec::with_capacity(taken.len());
-        for (position, item) in request.items.as_slice().iter().enumerate() {
+        for item in request.items.as_slice() {
             let Some((_, name, price)) = taken.iter().find(|(id, ..)| *id == item.product_id)
             else {
                 return Err(ServiceError::internal("a reserved item went missing"));
             };
-            sqlx::query(
-                "INSERT INTO reservation_items \
-                 (order_id, position, product_id, quantity, product_name, unit_price_minor, currency_code) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(order_id.as_str())
-            .bind(i64::try_from(position).unwrap_or(i64::MAX))
-            .bind(item.product_id.to_string())
-            .bind(i64::from(item.quantity.get()))
-            .bind(name.as_str())
-            .bind(price.minor())
-            .bind(price.currency().code())
-            .execute(&mut *tx)
-            .await?;
             items.push(ReservedItem {
                 product_id: item.product_id,
                 quantity: item.quantity,
@@ -578,6 +565,25 @@ impl ProductStore for SqlStore {
                 unit_price: *price,
             });
         }
+        // Every item in one statement.
+        let statement = format!(
+            "INSERT INTO reservation_items \
+             (order_id, position, product_id, quantity, product_name, unit_price_minor, currency_code) \
+             VALUES {}",
+            db::values_rows(items.len(), 7, 1)
+        );
+        let mut insert = sqlx::query(&statement).persistent(db::prepare_rows(items.len()));
+        for (position, item) in items.iter().enumerate() {
+            insert = insert
+                .bind(order_id.as_str())
+                .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                .bind(item.product_id.to_string())
+                .bind(i64::from(item.quantity.get()))
+                .bind(item.product_name.as_str())
+                .bind(item.unit_price.minor())
+                .bind(item.unit_price.currency().code());
+        }
+        insert.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(Reservation {
             order_id,
@@ -590,6 +596,11 @@ impl ProductStore for SqlStore {
 
     async fn commit(&self, order_id: OrderId) -> StoreResult<Reservation> {
         let now = db::now_micros();
+        if let Some(reservation) = self.commit_reserved(&order_id, now).await? {
+            return Ok(reservation);
+        }
+        // Not RESERVED and in time: committed already, due, released or
+        // unknown; each told apart under a transaction.
         let mut tx = self.db.begin_write().await?;
         let committed = Transition::Commit.apply(&mut tx, &order_id, now).await?;
         let reservation = existing_reservation(&mut tx, &order_id).await?;
@@ -655,6 +666,82 @@ impl ProductStore for SqlStore {
                 return Ok(expired);
             }
         }
+    }
+}
+
+impl SqlStore {
+    /// The usual commit, outside a transaction: a RESERVED reservation not
+    /// yet due moves to COMMITTED, and comes back with its items (written
+    /// once, when it was made, so reading them after the move is as good as
+    /// within it). One statement on PostgreSQL, two on SQLite (no UPDATE in
+    /// a WITH there); `None` when the reservation is in any other state.
+    async fn commit_reserved(
+        &self,
+        order_id: &OrderId,
+        now: i64,
+    ) -> StoreResult<Option<Reservation>> {
+        let (to, from) = Transition::Commit.states();
+        let Some(from) = from.first() else {
+            return Ok(None);
+        };
+        let (header, items) = match self.db.backend() {
+            db::Backend::Postgres => {
+                let rows = sqlx::query(
+                    "WITH moved AS (UPDATE reservations SET state = $1, update_time = $2 \
+                     WHERE order_id = $3 AND state = $4 AND expire_time > $2 \
+                     RETURNING order_id, state, create_time, expire_time) \
+                     SELECT m.order_id, m.state, m.create_time, m.expire_time, i.product_id, \
+                     i.quantity, i.product_name, i.unit_price_minor, i.currency_code \
+                     FROM moved m JOIN reservation_items i ON i.order_id = m.order_id \
+                     ORDER BY i.position",
+                )
+                .bind(to.as_str())
+                .bind(now)
+                .bind(order_id.as_str())
+                .bind(from.as_str())
+                .fetch_all(self.db.pool())
+                .await?;
+                let Some(first) = rows.first() else {
+                    return Ok(None);
+                };
+                let items = rows
+                    .iter()
+                    .map(ReservedItemRow::from_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+                (ReservationRow::from_row(first)?, items)
+            }
+            db::Backend::Sqlite => {
+                let header: Option<ReservationRow> = sqlx::query_as(
+                    "UPDATE reservations SET state = $1, update_time = $2 \
+                     WHERE order_id = $3 AND state = $4 AND expire_time > $2 \
+                     RETURNING order_id, state, create_time, expire_time",
+                )
+                .bind(to.as_str())
+                .bind(now)
+                .bind(order_id.as_str())
+                .bind(from.as_str())
+                .fetch_optional(self.db.pool())
+                .await?;
+                let Some(header) = header else {
+                    return Ok(None);
+                };
+                let items: Vec<ReservedItemRow> = sqlx::query_as(SELECT_ITEMS)
+                    .bind(order_id.as_str())
+                    .fetch_all(self.db.pool())
+                    .await?;
+                (header, items)
+            }
+        };
+        Ok(Some(Reservation {
+            order_id: stored("order id", OrderId::parse(header.order_id))?,
+            items: items
+                .into_iter()
+                .map(ReservedItem::try_from)
+                .collect::<StoreResult<_>>()?,
+            state: stored("reservation state", ReservationState::parse(&header.state))?,
+            create_time: header.create_time,
+            expire_time: header.expire_time,
+        }))
     }
 }
 
