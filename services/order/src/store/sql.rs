@@ -10,7 +10,7 @@ use std::{
 
 use bazaar_domain::{IdError, Money};
 use bazaar_runtime::{
-    db::{Database, Migrations, now_micros},
+    db::{self, Backend, Database, Migrations, now_micros},
     status::ServiceError,
 };
 use sqlx::{AnyConnection, Row, any::AnyRow, migrate::Migrator};
@@ -174,6 +174,21 @@ async fn order_in(conn: &mut AnyConnection, id: OrderId) -> Result<Option<Order>
     }
 }
 
+/// The order recorded under `order`'s customer and idempotency key.
+async fn order_by_key(
+    conn: &mut AnyConnection,
+    order: &NewOrder<'_>,
+) -> Result<Order, ServiceError> {
+    let row = sqlx::query(select_orders!(
+        "WHERE customer_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(order.customer_id)
+    .bind(order.idempotency_key)
+    .fetch_one(&mut *conn)
+    .await?;
+    with_items(conn, order_from_row(&row)?).await
+}
+
 /// `order` as it is after moving to `to` with `change`.
 fn moved(order: &Order, to: SagaState, change: Change, now: i64) -> Order {
     let mut moved = order.clone();
@@ -198,18 +213,62 @@ fn moved(order: &Order, to: SagaState, change: Change, now: i64) -> Order {
     moved
 }
 
+/// The conditional move of an order: `$1` the new state, `$2` now, `$3`…`$6`
+/// and `$9` what the change sets (NULL: unchanged), `$7` the id and `$8`
+/// the state it must still be in.
+const MOVE_ORDER: &str = "UPDATE orders SET state = $1, updated_at = $2, \
+     failure_reason = COALESCE($3, failure_reason), payment_id = COALESCE($4, payment_id), \
+     currency_code = COALESCE($5, currency_code), total_minor = COALESCE($6, total_minor), \
+     failure_kind = COALESCE($9, failure_kind) \
+     WHERE id = $7 AND state = $8";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds [`MOVE_ORDER`]'s nine parameters.
+fn bind_move<'q>(
+    query: AnyQuery<'q>,
+    order: &Order,
+    to: SagaState,
+    change: &Change,
+    now: i64,
+) -> AnyQuery<'q> {
+    query
+        .bind(to.as_str())
+        .bind(now)
+        .bind(change.failure_reason.clone())
+        .bind(change.payment_id.map(|id| id.to_string()))
+        .bind(
+            change
+                .priced
+                .as_ref()
+                .map(|(_, total)| total.currency().code()),
+        )
+        .bind(change.priced.as_ref().map(|(_, total)| total.minor()))
+        .bind(order.id.to_string())
+        .bind(order.state.as_str())
+        .bind(change.failure_kind.map(FailureKind::as_str))
+}
+
+/// Binds an outbox row's six values, in [`write_event`]'s column order.
+fn bind_event<'q>(query: AnyQuery<'q>, event: &'q OutboxEvent) -> AnyQuery<'q> {
+    query
+        .bind(&event.event_id)
+        .bind(&event.order_id)
+        .bind(event.subject)
+        .bind(event.payload.clone())
+        .bind(event.created_at)
+        .bind(&event.traceparent)
+}
+
 /// Writes `event` into the outbox inside the transaction of its change.
 async fn write_event(tx: &mut AnyConnection, event: &OutboxEvent) -> Result<(), ServiceError> {
-    sqlx::query(
-        "INSERT INTO order_outbox (event_id, order_id, subject, payload, created_at, traceparent) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+    bind_event(
+        sqlx::query(
+            "INSERT INTO order_outbox (event_id, order_id, subject, payload, created_at, traceparent) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        ),
+        event,
     )
-    .bind(&event.event_id)
-    .bind(&event.order_id)
-    .bind(event.subject)
-    .bind(event.payload.clone())
-    .bind(event.created_at)
-    .bind(&event.traceparent)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -327,51 +386,128 @@ impl SqlOrderStore {
     }
 }
 
+/// On PostgreSQL a change and everything that goes with it (lines, outbox
+/// row) is one statement of data-modifying WITH parts: one round trip and
+/// one commit, as atomic as a transaction around them.
+impl SqlOrderStore {
+    /// [`OrderStore::create`] in one statement.
+    async fn create_in_one(
+        &self,
+        order: &NewOrder<'_>,
+        created: Order,
+        event: Option<OutboxEvent>,
+        now: i64,
+    ) -> Result<Created, ServiceError> {
+        let lines = order.items.len();
+        let mut statement = String::from(
+            "WITH o AS (INSERT INTO orders (id, customer_id, idempotency_key, fingerprint, state, \
+             lease_until, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING id)",
+        );
+        let mut next = 8;
+        if lines > 0 {
+            statement.push_str(&format!(
+                ", i AS (INSERT INTO order_items (position, product_id, quantity, order_id) \
+                 SELECT v.column1, v.column2, v.column3, o.id FROM o, (VALUES {}) AS v)",
+                db::values_rows(lines, 3, next)
+            ));
+            next += 3 * lines;
+        }
+        if event.is_some() {
+            statement.push_str(&format!(", {}", outbox_part("o", next)));
+        }
+        statement.push_str(" SELECT COUNT(*) AS n FROM o");
+        let mut insert = sqlx::query(&statement)
+            .persistent(db::prepare_rows(lines))
+            .bind(order.id.to_string())
+            .bind(order.customer_id)
+            .bind(order.idempotency_key)
+            .bind(order.fingerprint)
+            .bind(SagaState::Reserving.as_str())
+            .bind(order.lease_until)
+            .bind(now);
+        for (position, (product_id, quantity)) in order.items.iter().enumerate() {
+            insert = insert
+                .bind(i32::try_from(position).map_err(ServiceError::internal)?)
+                .bind(product_id.to_string())
+                .bind(i32::try_from(*quantity).map_err(ServiceError::internal)?);
+        }
+        if let Some(event) = &event {
+            insert = bind_event(insert, event);
+        }
+        let inserted: i64 = insert.fetch_one(self.db.pool()).await?.try_get("n")?;
+        if inserted == 0 {
+            // The key was used before (by a transaction that has ended: the
+            // conflict waited for it): that order is the answer.
+            let mut conn = self.db.pool().acquire().await?;
+            return Ok(Created::Existing(order_by_key(&mut conn, order).await?));
+        }
+        if event.is_some() {
+            self.written.notify_one();
+        }
+        Ok(Created::New(created))
+    }
+
+    /// [`OrderStore::transition`] with lines to price or an event to write,
+    /// in one statement; whether the order moved.
+    async fn transition_in_one(
+        &self,
+        order: &Order,
+        to: SagaState,
+        change: &Change,
+        event: Option<&OutboxEvent>,
+        now: i64,
+    ) -> Result<bool, ServiceError> {
+        let lines = change.priced.as_ref().map_or(&[][..], |(lines, _)| lines);
+        let mut statement = format!("WITH u AS ({MOVE_ORDER} RETURNING id)");
+        let mut next = 10;
+        if !lines.is_empty() {
+            statement.push_str(&format!(
+                ", i AS (UPDATE order_items SET product_name = v.column2, \
+                 unit_price_minor = v.column3 FROM u, (VALUES {}) AS v \
+                 WHERE order_items.order_id = u.id AND order_items.position = v.column1)",
+                db::values_rows(lines.len(), 3, next)
+            ));
+            next += 3 * lines.len();
+        }
+        if event.is_some() {
+            statement.push_str(&format!(", {}", outbox_part("u", next)));
+        }
+        statement.push_str(" SELECT COUNT(*) AS n FROM u");
+        let mut update = bind_move(
+            sqlx::query(&statement).persistent(db::prepare_rows(lines.len())),
+            order,
+            to,
+            change,
+            now,
+        );
+        for (position, (name, price)) in lines.iter().enumerate() {
+            update = update
+                .bind(i32::try_from(position).map_err(ServiceError::internal)?)
+                .bind(name.as_str())
+                .bind(price.minor());
+        }
+        if let Some(event) = event {
+            update = bind_event(update, event);
+        }
+        let moved: i64 = update.fetch_one(self.db.pool()).await?.try_get("n")?;
+        Ok(moved == 1)
+    }
+}
+
+/// The WITH part writing an outbox row (six values from `$first`) if the
+/// part `changed` wrote a row.
+fn outbox_part(changed: &str, first: usize) -> String {
+    format!(
+        "e AS (INSERT INTO order_outbox (event_id, order_id, subject, payload, created_at, \
+         traceparent) SELECT * FROM (VALUES {}) AS v WHERE EXISTS (SELECT 1 FROM {changed}))",
+        db::values_rows(1, 6, first)
+    )
+}
+
 impl OrderStore for SqlOrderStore {
     async fn create(&self, order: NewOrder<'_>) -> Result<Created, ServiceError> {
         let now = now_micros();
-        let mut tx = self.db.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO orders (id, customer_id, idempotency_key, fingerprint, state, lease_until, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-             ON CONFLICT (customer_id, idempotency_key) DO NOTHING",
-        )
-        .bind(order.id.to_string())
-        .bind(order.customer_id)
-        .bind(order.idempotency_key)
-        .bind(order.fingerprint)
-        .bind(SagaState::Reserving.as_str())
-        .bind(order.lease_until)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !inserted {
-            // The key was used before: that order is the answer.
-            let row = sqlx::query(select_orders!(
-                "WHERE customer_id = $1 AND idempotency_key = $2"
-            ))
-            .bind(order.customer_id)
-            .bind(order.idempotency_key)
-            .fetch_one(&mut *tx)
-            .await?;
-            let existing = with_items(&mut tx, order_from_row(&row)?).await?;
-            tx.commit().await?;
-            return Ok(Created::Existing(existing));
-        }
-        for (position, (product_id, quantity)) in order.items.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO order_items (order_id, position, product_id, quantity) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(order.id.to_string())
-            .bind(i32::try_from(position).map_err(ServiceError::internal)?)
-            .bind(product_id.to_string())
-            .bind(i32::try_from(*quantity).map_err(ServiceError::internal)?)
-            .execute(&mut *tx)
-            .await?;
-        }
         let created = Order {
             id: order.id,
             customer_id: order.customer_id.to_owned(),
@@ -396,6 +532,46 @@ impl OrderStore for SqlOrderStore {
             updated_at: now,
         };
         let event = self.event_of(&created, now);
+        if self.db.backend() == Backend::Postgres {
+            return self.create_in_one(&order, created, event, now).await;
+        }
+        let mut tx = self.db.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO orders (id, customer_id, idempotency_key, fingerprint, state, lease_until, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT (customer_id, idempotency_key) DO NOTHING",
+        )
+        .bind(order.id.to_string())
+        .bind(order.customer_id)
+        .bind(order.idempotency_key)
+        .bind(order.fingerprint)
+        .bind(SagaState::Reserving.as_str())
+        .bind(order.lease_until)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            // The key was used before: that order is the answer.
+            let existing = order_by_key(&mut tx, &order).await?;
+            tx.commit().await?;
+            return Ok(Created::Existing(existing));
+        }
+        // Every line in one statement.
+        let statement = format!(
+            "INSERT INTO order_items (position, product_id, quantity, order_id) VALUES {}",
+            db::values_rows(order.items.len(), 4, 1)
+        );
+        let mut insert = sqlx::query(&statement).persistent(db::prepare_rows(order.items.len()));
+        for (position, (product_id, quantity)) in order.items.iter().enumerate() {
+            insert = insert
+                .bind(i32::try_from(position).map_err(ServiceError::internal)?)
+                .bind(product_id.to_string())
+                .bind(i32::try_from(*quantity).map_err(ServiceError::internal)?)
+                .bind(order.id.to_string());
+        }
+        insert.execute(&mut *tx).await?;
         if let Some(event) = &event {
             write_event(&mut tx, event).await?;
         }
@@ -421,27 +597,7 @@ impl OrderStore for SqlOrderStore {
         let now = now_micros();
         // One conditional statement: only the writer that finds the order
         // still in its old state moves it.
-        let update = sqlx::query(
-            "UPDATE orders SET state = $1, updated_at = $2, \
-             failure_reason = COALESCE($3, failure_reason), payment_id = COALESCE($4, payment_id), \
-             currency_code = COALESCE($5, currency_code), total_minor = COALESCE($6, total_minor), \
-             failure_kind = COALESCE($9, failure_kind) \
-             WHERE id = $7 AND state = $8",
-        )
-        .bind(to.as_str())
-        .bind(now)
-        .bind(change.failure_reason.as_deref())
-        .bind(change.payment_id.map(|id| id.to_string()))
-        .bind(
-            change
-                .priced
-                .as_ref()
-                .map(|(_, total)| total.currency().code()),
-        )
-        .bind(change.priced.as_ref().map(|(_, total)| total.minor()))
-        .bind(order.id.to_string())
-        .bind(order.state.as_str())
-        .bind(change.failure_kind.map(FailureKind::as_str));
+        let update = bind_move(sqlx::query(MOVE_ORDER), order, to, &change, now);
         let after = moved(order, to, change.clone(), now);
         let event = self.event_of(&after, now);
         let lines = change.priced.as_ref().map(|(lines, _)| lines);
@@ -450,21 +606,38 @@ impl OrderStore for SqlOrderStore {
             let moved_rows = update.execute(self.db.pool()).await?.rows_affected();
             return Ok((moved_rows == 1).then_some(after));
         }
+        if self.db.backend() == Backend::Postgres {
+            let moved = self
+                .transition_in_one(order, to, &change, event.as_ref(), now)
+                .await?;
+            if moved && event.is_some() {
+                self.written.notify_one();
+            }
+            return Ok(moved.then_some(after));
+        }
         let mut tx = self.db.begin_write().await?;
         if update.execute(&mut *tx).await?.rows_affected() == 0 {
             return Ok(None);
         }
-        for (position, (name, price)) in lines.into_iter().flatten().enumerate() {
-            sqlx::query(
-                "UPDATE order_items SET product_name = $1, unit_price_minor = $2 \
-                 WHERE order_id = $3 AND position = $4",
-            )
-            .bind(name)
-            .bind(price.minor())
-            .bind(order.id.to_string())
-            .bind(i32::try_from(position).map_err(ServiceError::internal)?)
-            .execute(&mut *tx)
-            .await?;
+        if let Some(lines) = lines.filter(|lines| !lines.is_empty()) {
+            // Every line's name and price in one statement (VALUES columns
+            // are column1… on both backends).
+            let statement = format!(
+                "UPDATE order_items SET product_name = v.column2, unit_price_minor = v.column3 \
+                 FROM (VALUES {}) AS v \
+                 WHERE order_items.order_id = $1 AND order_items.position = v.column1",
+                db::values_rows(lines.len(), 3, 2)
+            );
+            let mut update = sqlx::query(&statement)
+                .persistent(db::prepare_rows(lines.len()))
+                .bind(order.id.to_string());
+            for (position, (name, price)) in lines.iter().enumerate() {
+                update = update
+                    .bind(i32::try_from(position).map_err(ServiceError::internal)?)
+                    .bind(name.as_str())
+                    .bind(price.minor());
+            }
+            update.execute(&mut *tx).await?;
         }
         // The event commits with the change it announces, or neither does.
         if let Some(event) = &event {
