@@ -89,19 +89,22 @@ pub fn outgoing(
             out.append(stripped, value.clone());
         }
     }
-    out.insert(X_REQUEST_ID, request_id.clone());
+    out.insert(X_REQUEST_ID, per_request(request_id.clone()));
 
     // A disabled span (telemetry off or filtered out) has no context to
     // inject; skipping saves the propagator's global lock.
     if !tracing::Span::current().is_disabled() {
         bazaar_runtime::telemetry::inject_current_context(&mut out);
     }
-    if !out.contains_key(TRACEPARENT) {
+    if let Some(value) = out.get_mut(TRACEPARENT) {
+        value.set_sensitive(true);
+    } else {
         // Telemetry is off: pass the caller's context through untouched.
-        for name in [TRACEPARENT, TRACESTATE] {
-            if let Some(value) = headers.get(&name) {
-                out.insert(name, value.clone());
-            }
+        if let Some(value) = headers.get(TRACEPARENT) {
+            out.insert(TRACEPARENT, per_request(value.clone()));
+        }
+        if let Some(value) = headers.get(TRACESTATE) {
+            out.insert(TRACESTATE, value.clone());
         }
     }
 
@@ -138,6 +141,15 @@ pub fn to_response_headers(metadata: &MetadataMap, out: &mut HeaderMap) {
             out.append(name, value.clone());
         }
     }
+}
+
+/// A value that differs on every request (request id, trace context): sent
+/// as an HPACK never-indexed literal, so it neither evicts the upstream
+/// connection's reusable entries from the dynamic table nor lengthens the
+/// encoder's search of it on every request.
+fn per_request(mut value: HeaderValue) -> HeaderValue {
+    value.set_sensitive(true);
+    value
 }
 
 /// The caller's request id when it is sane, else a fresh one.
@@ -182,6 +194,7 @@ mod tests {
         assert_eq!(md.get("authorization").unwrap(), "Bearer t");
         assert_eq!(md.get("tenant").unwrap(), "acme");
         assert_eq!(md.get("x-request-id").unwrap(), "req-1");
+        assert!(md.get("x-request-id").unwrap().is_sensitive());
         assert_eq!(md.get("x-forwarded-for").unwrap(), "10.0.0.1");
         assert_eq!(md.get("x-forwarded-host").unwrap(), "edge:8080");
         assert!(md.get("cookie").is_none());
