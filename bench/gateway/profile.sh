@@ -78,6 +78,9 @@ alloc_fns = {"malloc", "calloc", "realloc"}
 for line in open(path, errors="replace"):
     if line.startswith("summary:") or line.startswith("totals:"):
         total = int(line.split()[1])
+    m = re.match(r"fn=\((\d+)\) (.*)", line)
+    if m:
+        names[m.group(1)] = m.group(2).strip()
     m = re.match(r"cfn=\((\d+)\)(?: (.*))?", line)
     if m:
         if m.group(2):

@@ -10,13 +10,15 @@ use serde::Serialize;
 
 use crate::config::{FieldNames, JsonConfig};
 
+mod write;
+
 /// The message `grpc-status-details-bin` carries.
 const RPC_STATUS: &str = "google.rpc.Status";
 
 /// Serialization and parsing with the configured options, precomputed.
 #[derive(Debug, Clone)]
 pub struct Json {
-    ser: SerializeOptions,
+    direct: write::Options,
     de: DeserializeOptions,
     proto_names: bool,
     enums_as_numbers: bool,
@@ -28,11 +30,17 @@ pub struct Json {
 impl Json {
     pub fn new(config: &JsonConfig, pool: &DescriptorPool) -> Self {
         let proto_names = config.field_names == FieldNames::Proto;
+        let ser = SerializeOptions::new()
+            .use_proto_field_name(proto_names)
+            .skip_default_fields(!config.emit_unpopulated)
+            .use_enum_numbers(config.enums_as_numbers);
         Self {
-            ser: SerializeOptions::new()
-                .use_proto_field_name(proto_names)
-                .skip_default_fields(!config.emit_unpopulated)
-                .use_enum_numbers(config.enums_as_numbers),
+            direct: write::Options {
+                proto_names,
+                skip_defaults: !config.emit_unpopulated,
+                enum_numbers: config.enums_as_numbers,
+                ser,
+            },
             de: DeserializeOptions::new().deny_unknown_fields(!config.discard_unknown_fields),
             proto_names,
             enums_as_numbers: config.enums_as_numbers,
@@ -91,7 +99,7 @@ impl Json {
         message: &DynamicMessage,
         out: &mut Vec<u8>,
     ) -> Result<(), serde_json::Error> {
-        message.serialize_with_options(&mut serde_json::Serializer::new(out), &self.ser)
+        write::message(message, &self.direct, out)
     }
 
     /// Appends the HTTP body of a response to `out`: the whole message, or
