@@ -186,8 +186,67 @@ fn timestamp(message: &DynamicMessage, out: &mut Vec<u8>) -> Result<(), serde_js
     if !(MIN_TIMESTAMP_SECONDS..=MAX_TIMESTAMP_SECONDS).contains(&seconds) {
         return Err(serde_json::Error::custom("timestamp out of range"));
     }
-    quoted(&prost_types::Timestamp { seconds, nanos }, out);
+    if (0..1_000_000_000).contains(&nanos) {
+        rfc3339(seconds, nanos.unsigned_abs(), out);
+    } else {
+        // Nanos to normalise first: prost-types' own formatting does that.
+        quoted(&prost_types::Timestamp { seconds, nanos }, out);
+    }
     Ok(())
+}
+
+/// `"YYYY-MM-DDThh:mm:ss[.fff|.ffffff|.fffffffff]Z"` for a time in years
+/// 0001 to 9999, digit by digit: `core::fmt` with padding cost more than
+/// the rest of the answer's JSON.
+fn rfc3339(seconds: i64, nanos: u32, out: &mut Vec<u8>) {
+    let (days, time) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    let digits = |out: &mut Vec<u8>, value: u64, width: u32| {
+        for place in (0..width).rev() {
+            out.push(b'0' + (value / 10u64.pow(place) % 10) as u8);
+        }
+    };
+    out.push(b'"');
+    digits(out, year.unsigned_abs(), 4);
+    out.push(b'-');
+    digits(out, month, 2);
+    out.push(b'-');
+    digits(out, day, 2);
+    out.push(b'T');
+    let time = time.unsigned_abs();
+    digits(out, time / 3600, 2);
+    out.push(b':');
+    digits(out, time / 60 % 60, 2);
+    out.push(b':');
+    digits(out, time % 60, 2);
+    let nanos = u64::from(nanos);
+    if nanos == 0 {
+    } else if nanos % 1_000_000 == 0 {
+        out.push(b'.');
+        digits(out, nanos / 1_000_000, 3);
+    } else if nanos % 1_000 == 0 {
+        out.push(b'.');
+        digits(out, nanos / 1_000, 6);
+    } else {
+        out.push(b'.');
+        digits(out, nanos, 9);
+    }
+    out.extend_from_slice(b"Z\"");
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u64, u64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month.unsigned_abs(), day.unsigned_abs())
 }
 
 #[cfg(test)]
@@ -223,6 +282,7 @@ mod tests {
         r#"{"when":"0001-01-01T00:00:00Z"}"#,
         r#"{"when":"9999-12-31T23:59:59.999999999Z"}"#,
         r#"{"when":"2024-02-29T12:00:00.000001Z"}"#,
+        r#"{"when":"1969-12-31T23:59:59.5Z"}"#,
     ];
 
     fn pool() -> DescriptorPool {
@@ -243,6 +303,15 @@ mod tests {
             let mut de = serde_json::Deserializer::from_str(document);
             let message = DynamicMessage::deserialize_with_options(echo.clone(), &mut de, &lenient)
                 .unwrap_or_else(|e| panic!("{document}: {e}"));
+            messages.push(message);
+        }
+        // Timestamps whose nanos need normalising (JSON cannot say so).
+        for nanos in [-5, 1_500_000_000, -1_000_000_001] {
+            let mut message = DynamicMessage::new(echo.clone());
+            if let Some(Value::Message(when)) = message.get_field_by_name_mut("when") {
+                when.set_field_by_number(1, Value::I64(86_400));
+                when.set_field_by_number(2, Value::I32(nanos));
+            }
             messages.push(message);
         }
         // The other messages of the set, empty.
@@ -272,6 +341,43 @@ mod tests {
                     message.descriptor().full_name()
                 );
             }
+        }
+    }
+
+    #[test]
+    fn timestamps_read_as_prost_types_writes_them() {
+        // Edges, then a spread over the whole range (a fixed LCG: the same
+        // values every run).
+        let mut cases = vec![
+            (MIN_TIMESTAMP_SECONDS, 0),
+            (MAX_TIMESTAMP_SECONDS, 999_999_999),
+            (0, 0),
+            (-1, 999_999_999),
+            (951_782_400, 1_000_000),
+            (-139_968_000, 120_000),
+            (1_709_208_000, 1),
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let span = (MAX_TIMESTAMP_SECONDS - MIN_TIMESTAMP_SECONDS) as u64;
+        for _ in 0..20_000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let seconds = MIN_TIMESTAMP_SECONDS + ((state >> 11) % span) as i64;
+            let nanos = [0, 5_000_000, 123_000, 7][(state & 3) as usize];
+            cases.push((seconds, nanos));
+        }
+        for (seconds, nanos) in cases {
+            let mut got = Vec::new();
+            rfc3339(seconds, nanos, &mut got);
+            let expected = format!(
+                "\"{}\"",
+                prost_types::Timestamp {
+                    seconds,
+                    nanos: nanos as i32
+                }
+            );
+            assert_eq!(String::from_utf8_lossy(&got), expected, "{seconds} {nanos}");
         }
     }
 
