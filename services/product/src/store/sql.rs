@@ -510,6 +510,11 @@ impl ProductStore for SqlStore {
     async fn reserve(&self, request: ReserveRequest, ttl: Duration) -> StoreResult<Reservation> {
         let now = db::now_micros();
         let expire_time = now.saturating_add(micros(ttl));
+        if self.db.backend() == db::Backend::Postgres
+            && let Some(reservation) = self.reserve_in_one(&request, now, expire_time).await?
+        {
+            return Ok(reservation);
+        }
         let order_id = request.order_id;
         let mut tx = self.db.begin_write().await?;
 
@@ -669,7 +674,94 @@ impl ProductStore for SqlStore {
     }
 }
 
+/// A whole reservation as one statement (PostgreSQL): claim the order id
+/// (a concurrent duplicate waits on it, then claims nothing), lock the
+/// products in id order (the order every transaction takes them in, so two
+/// reservations never deadlock), take the stock of each that has enough,
+/// and record what was taken. `$1` the order id, `$2` the state, `$3` now,
+/// `$4` the expiry, then (position, product id, quantity) per item.
+fn reserve_statement(items: usize) -> String {
+    format!(
+        "WITH claim AS (INSERT INTO reservations (order_id, state, create_time, expire_time, \
+         update_time) VALUES ($1, $2, $3, $4, $3) ON CONFLICT (order_id) DO NOTHING \
+         RETURNING order_id), \
+         want AS (SELECT * FROM (VALUES {}) AS v), \
+         locked AS (SELECT p.id FROM products p JOIN want w ON p.id = w.column2 \
+         WHERE EXISTS (SELECT 1 FROM claim) ORDER BY p.id COLLATE \"C\" FOR UPDATE OF p), \
+         taken AS (UPDATE products p SET stock = p.stock - w.column3, update_time = $3 \
+         FROM want w WHERE p.id = w.column2 AND p.id IN (SELECT id FROM locked) \
+         AND p.stock >= w.column3 \
+         RETURNING p.id, p.name, p.price_minor, p.currency_code, w.column1 AS position, \
+         w.column3 AS quantity) \
+         INSERT INTO reservation_items (order_id, position, product_id, quantity, product_name, \
+         unit_price_minor, currency_code) \
+         SELECT $1, position, id, quantity, name, price_minor, currency_code FROM taken \
+         RETURNING product_id, product_name, unit_price_minor, currency_code",
+        db::values_rows(items, 3, 5)
+    )
+}
+
 impl SqlStore {
+    /// The usual reservation on PostgreSQL, every item available: one
+    /// statement in a transaction (three round trips, against four plus one
+    /// per item). `None`, with nothing kept, when it is not the usual case
+    /// (the order id was claimed before, or an item is missing or short):
+    /// the general path then tells which, as it always has.
+    async fn reserve_in_one(
+        &self,
+        request: &ReserveRequest,
+        now: i64,
+        expire_time: i64,
+    ) -> StoreResult<Option<Reservation>> {
+        let asked = request.items.as_slice();
+        let statement = reserve_statement(asked.len());
+        let mut query = sqlx::query_as(&statement)
+            .persistent(db::prepare_rows(asked.len()))
+            .bind(request.order_id.as_str())
+            .bind(ReservationState::Reserved.as_str())
+            .bind(now)
+            .bind(expire_time);
+        for (position, item) in asked.iter().enumerate() {
+            query = query
+                .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                .bind(item.product_id.to_string())
+                .bind(i64::from(item.quantity.get()));
+        }
+        let mut tx = self.db.begin_write().await?;
+        let taken: Vec<(String, String, i64, String)> = query.fetch_all(&mut *tx).await?;
+        if taken.len() != asked.len() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let items = asked
+            .iter()
+            .map(|item| {
+                let id = item.product_id.to_string();
+                let (_, name, amount, currency) = taken
+                    .iter()
+                    .find(|(taken, ..)| *taken == id)
+                    .ok_or_else(|| ServiceError::internal("a reserved item went missing"))?;
+                Ok(ReservedItem {
+                    product_id: item.product_id,
+                    quantity: item.quantity,
+                    product_name: name.clone(),
+                    unit_price: stored_money(*amount, currency)?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>();
+        // Nothing is kept unless every item is whole (dropping `tx` rolls
+        // it back).
+        let items = items?;
+        tx.commit().await?;
+        Ok(Some(Reservation {
+            order_id: request.order_id.clone(),
+            items,
+            state: ReservationState::Reserved,
+            create_time: now,
+            expire_time,
+        }))
+    }
+
     /// The usual commit, outside a transaction: a RESERVED reservation not
     /// yet due moves to COMMITTED, and comes back with its items (written
     /// once, when it was made, so reading them after the move is as good as
