@@ -419,8 +419,8 @@ async fn main() -> anyhow::Result<()> {
     println!();
     let named: Vec<(&str, &Report)> = reports.iter().map(|(n, r)| (n.as_str(), r)).collect();
     print_against_pgbench(tps, &named);
-    println!("{steps} (events off)");
-    println!("{counts} (events off)");
+    println!("events off: {steps}");
+    println!("events off, {counts}");
     drop((order, with_events, payment, product));
     if let Some(url) = events_url {
         let js = async_nats::jetstream::new(async_nats::connect(url).await?);
