@@ -76,9 +76,23 @@ pub(crate) struct Route {
 pub(crate) struct Limits {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
-    pub upstream_timeout: Duration,
     pub readiness_timeout: Duration,
+    /// The `grpc-timeout` of a unary call whose client set none
+    /// (`upstream_timeout`, at most `request_timeout`), formatted once.
+    pub default_grpc_timeout: tonic::metadata::AsciiMetadataValue,
 }
+
+/// `grpc-timeout` for `deadline`, exactly as tonic's `set_timeout` writes it.
+pub(crate) fn grpc_timeout(deadline: Duration) -> tonic::metadata::AsciiMetadataValue {
+    let mut request = tonic::Request::new(());
+    request.set_timeout(deadline);
+    request
+        .metadata_mut()
+        .remove(GRPC_TIMEOUT)
+        .unwrap_or_else(|| tonic::metadata::AsciiMetadataValue::from_static("0n"))
+}
+
+pub(crate) const GRPC_TIMEOUT: &str = "grpc-timeout";
 
 /// A binding as listed for operators and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,8 +236,10 @@ impl Gateway {
             limits: Limits {
                 max_body_bytes: config.max_body_bytes,
                 request_timeout: config.request_timeout,
-                upstream_timeout: config.upstream_timeout,
                 readiness_timeout: config.readiness_timeout,
+                default_grpc_timeout: grpc_timeout(
+                    config.upstream_timeout.min(config.request_timeout),
+                ),
             },
             shutdown_grace: config.shutdown_grace,
             http_metrics,
@@ -273,5 +289,16 @@ impl Gateway {
     /// The descriptors being served (with `google.rpc` added).
     pub fn pool(&self) -> &DescriptorPool {
         &self.pool
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_grpc_timeout_is_what_tonic_sends() {
+        assert_eq!(grpc_timeout(Duration::from_secs(10)), "10000000u");
+        assert_eq!(grpc_timeout(Duration::from_millis(1500)), "1500000u");
     }
 }

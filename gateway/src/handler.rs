@@ -22,7 +22,7 @@ use crate::{
     body::{self, Body, NdjsonStream},
     cors::Preflight,
     errors::{JSON, error_response, http_status, status_response, upstream_code},
-    gateway::{Gateway, Route},
+    gateway::{GRPC_TIMEOUT, Gateway, Route},
     metadata::{self, X_REQUEST_ID},
     metrics::{MethodLabel, Served},
     request,
@@ -243,13 +243,14 @@ impl Gateway {
             tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
         let streaming = route.binding.is_server_streaming();
         // A stream lives as long as it likes unless the client says otherwise.
-        let deadline = match (client_timeout, streaming) {
-            (Some(timeout), _) => Some(timeout),
-            (None, false) => Some(self.limits.upstream_timeout),
-            (None, true) => None,
-        };
-        if let Some(deadline) = deadline {
-            request.set_timeout(deadline.min(self.limits.request_timeout));
+        match (client_timeout, streaming) {
+            (Some(timeout), _) => request.set_timeout(timeout.min(self.limits.request_timeout)),
+            // The usual case: formatted at start-up.
+            (None, false) => {
+                let value = self.limits.default_grpc_timeout.clone();
+                request.metadata_mut().insert(GRPC_TIMEOUT, value);
+            }
+            (None, true) => {}
         }
 
         calling.store(true, Ordering::Relaxed);
