@@ -211,7 +211,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// What the gateway answers for the book (the same bytes, so the bare
 /// server's round trip moves as much data).
-const BARE_BODY: &str = r#"{"name":"shelves/s1/books/b1","title":"Dune","author":"Frank Herbert","genre":"FICTION","borrower":"","publish_time":"1965-07-25T00:00:00Z"}"#;
+const BARE_BODY: &str = r#"{"name":"shelves/s1/books/b1","title":"Dune","author":"Frank Herbert","genre":"GENRE_FICTION","borrower":"","publish_time":"1965-07-26T00:00:00Z"}"#;
 
 /// The bare HTTP/1.1 floor: hyper's server with a fixed answer, one
 /// current-thread task per connection, nothing else.
