@@ -6,7 +6,9 @@ pub mod card;
 pub mod id;
 pub mod idempotency;
 pub mod money;
+pub mod page;
 
 pub use id::IdError;
 pub use idempotency::IdempotencyKey;
 pub use money::{Currency, Money, MoneyError};
+pub use page::PageSize;

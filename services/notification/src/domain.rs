@@ -5,6 +5,7 @@ pub mod event;
 pub mod notification;
 pub mod page;
 
+pub use bazaar_domain::PageSize;
 pub use event::{Change, EventId, OrderEvent, OrderId};
 pub use notification::{Kind, Notification};
-pub use page::{PageSize, PageToken};
+pub use page::PageToken;

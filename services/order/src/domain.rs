@@ -3,8 +3,9 @@
 pub mod order;
 pub mod page;
 
+pub use bazaar_domain::PageSize;
 pub use order::{
     CardSummary, FailureKind, IdempotencyKey, LineItem, Order, OrderId, OrderStatus, PaymentId,
     PlaceCommand, ProductId, SagaState,
 };
-pub use page::{PageSize, PageToken};
+pub use page::PageToken;

@@ -4,24 +4,6 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
 use super::EventId;
 
-/// Notifications per page: 0 means 20, at most 100.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageSize(u32);
-
-impl PageSize {
-    pub fn parse(raw: i32) -> Result<Self, &'static str> {
-        match raw {
-            0 => Ok(Self(20)),
-            1..=100 => Ok(Self(raw.unsigned_abs())),
-            _ => Err("must be 0 to 100"),
-        }
-    }
-
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
 /// Where the next page starts: after the notification with this
 /// (occurred_at, id). Opaque to clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,13 +42,5 @@ mod tests {
         assert_eq!(PageToken::decode(&token.encode()), Ok(token));
         assert!(PageToken::decode("garbage!").is_err());
         assert!(PageToken::decode(&URL_SAFE_NO_PAD.encode("x|y")).is_err());
-    }
-
-    #[test]
-    fn page_sizes_are_bounded() {
-        assert_eq!(PageSize::parse(0).unwrap().get(), 20);
-        assert_eq!(PageSize::parse(100).unwrap().get(), 100);
-        assert!(PageSize::parse(101).is_err());
-        assert!(PageSize::parse(-1).is_err());
     }
 }

@@ -4,24 +4,6 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
 use super::OrderId;
 
-/// Orders per page: 0 means 20, at most 100.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageSize(u32);
-
-impl PageSize {
-    pub fn parse(raw: i32) -> Result<Self, &'static str> {
-        match raw {
-            0 => Ok(Self(20)),
-            1..=100 => Ok(Self(raw.unsigned_abs())),
-            _ => Err("must be 0 to 100"),
-        }
-    }
-
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
 /// Where the next page starts: after the order with this (created_at, id),
 /// for the same customer filter. Opaque to clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +57,5 @@ mod tests {
         );
         assert!(PageToken::decode(&token.encode(), "customer-2").is_err());
         assert!(PageToken::decode("garbage!", "customer-1").is_err());
-    }
-
-    #[test]
-    fn page_sizes_are_bounded() {
-        assert_eq!(PageSize::parse(0).unwrap().get(), 20);
-        assert!(PageSize::parse(101).is_err());
-        assert!(PageSize::parse(-1).is_err());
     }
 }
