@@ -31,3 +31,21 @@ pub async fn signal() {
         () = terminate => tracing::info!("received SIGTERM, shutting down"),
     }
 }
+
+/// For a background task of [`App::spawn`](crate::service::App::spawn):
+/// sleeps for `wait`, or less if the server stops (`stop` turns true) or
+/// `woken` completes first; whether it stopped.
+pub async fn pause(
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    wait: std::time::Duration,
+    woken: impl Future<Output = ()>,
+) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(wait) => *stop.borrow(),
+        () = woken => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}

@@ -19,6 +19,7 @@ use async_nats::{
         stream,
     },
 };
+use bazaar_runtime::shutdown::pause;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -74,20 +75,9 @@ pub async fn run(
             Ok(()) => return,
             Err(error) => tracing::warn!(%error, "consuming order events stopped; starting again"),
         }
-        if pause(&mut stop, BACKOFF).await {
+        if pause(&mut stop, BACKOFF, std::future::pending()).await {
             return;
         }
-    }
-}
-
-/// Sleeps for `wait`, or less if stopped; whether it was stopped.
-async fn pause(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool {
-    if *stop.borrow() {
-        return true;
-    }
-    tokio::select! {
-        () = tokio::time::sleep(wait) => *stop.borrow(),
-        _ = stop.changed() => true,
     }
 }
 

@@ -20,7 +20,7 @@ use async_nats::{
     HeaderMap,
     jetstream::{self, context::PublishAckFuture, stream},
 };
-use bazaar_runtime::db::now_micros;
+use bazaar_runtime::{db::now_micros, shutdown::pause};
 use tokio::sync::watch;
 use tracing::{Instrument as _, Span, field::Empty};
 
@@ -157,23 +157,6 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-/// Sleeps for `wait`, or less if stopped or `woken` completes first;
-/// whether it was stopped.
-async fn pause(
-    stop: &mut watch::Receiver<bool>,
-    wait: Duration,
-    woken: impl std::future::Future<Output = ()>,
-) -> bool {
-    if *stop.borrow() {
-        return true;
-    }
-    tokio::select! {
-        () = tokio::time::sleep(wait) => *stop.borrow(),
-        () = woken => *stop.borrow(),
-        _ = stop.changed() => true,
     }
 }
 
