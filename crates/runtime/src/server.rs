@@ -27,6 +27,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 
 mod deadline;
+mod reflection;
 
 pub use deadline::{DeadlineLayer, parse_grpc_timeout};
 
@@ -85,8 +86,6 @@ pub const ADMIN_PORT_OFFSET: u16 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot build the reflection service: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
     #[error("the server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("cannot serve health probes: {0}")]
@@ -206,23 +205,16 @@ impl ServerBuilder {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServerError> {
-        // The builder is consumed by each build, so make one per version.
-        let reflection = || {
-            let mut builder = tonic_reflection::server::Builder::configure();
-            for set in &self.descriptor_sets {
-                builder = builder.register_encoded_file_descriptor_set(set);
-            }
-            // Advertise only what this server serves, not all it describes.
-            builder = builder.with_service_name(tonic_health::pb::health_server::SERVICE_NAME);
-            for name in &self.service_names {
-                builder = builder.with_service_name(*name);
-            }
-            builder
-        };
-        let v1 = reflection().build_v1()?;
-        let v1alpha = reflection().build_v1alpha()?;
-        self.routes.add_service(v1);
-        self.routes.add_service(v1alpha);
+        let described = Arc::new(reflection::Described {
+            descriptor_sets: self.descriptor_sets.clone(),
+            service_names: self.service_names.clone(),
+        });
+        self.routes
+            .add_service(reflection::Lazy::<reflection::V1>::new(Arc::clone(
+                &described,
+            )));
+        self.routes
+            .add_service(reflection::Lazy::<reflection::V1Alpha>::new(described));
 
         for name in &self.service_names {
             self.health
