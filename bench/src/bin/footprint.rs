@@ -3,7 +3,9 @@
 //! mTLS, and resident memory after it has idled. Run after
 //! `cargo build --release --bins`.
 //!
-//! `cargo run --release -p bazaar-bench --bin footprint`
+//! `cargo run --release -p bazaar-bench --bin footprint`; with
+//! `FOOTPRINT_DETAIL=1` also where each service's resident memory is (its
+//! anonymous and file-backed parts, the largest mappings).
 
 use std::{
     path::PathBuf,
@@ -14,7 +16,7 @@ use std::{
 use bazaar_runtime::testing::mesh;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-const SERVICES: [&str; 4] = ["user", "product", "payment", "order"];
+const SERVICES: [&str; 5] = ["user", "product", "payment", "order", "notification"];
 const IDLE: Duration = Duration::from_secs(3);
 
 fn release_dir() -> PathBuf {
@@ -67,6 +69,36 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .unwrap_or(0))
 }
 
+/// The resident parts from /proc/PID/status and the six largest mappings by
+/// resident size (from smaps, summed per file).
+fn resident_detail(pid: u32) -> anyhow::Result<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let mut out: Vec<String> = status
+        .lines()
+        .filter(|l| ["RssAnon", "RssFile", "Threads"].iter().any(|k| l.starts_with(k)))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))?;
+    let mut mapping = String::new();
+    let mut sizes: Vec<(u64, String)> = Vec::new();
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or_default();
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            mapping = fields.nth(4).unwrap_or("[anonymous]").to_owned();
+        } else if first == "Rss:" {
+            let kib: u64 = fields.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            match sizes.iter_mut().find(|(_, name)| *name == mapping) {
+                Some(entry) => entry.0 += kib,
+                None => sizes.push((kib, mapping.clone())),
+            }
+        }
+    }
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    out.extend(sizes.iter().take(6).map(|(kib, name)| format!("\n    {kib:>6} kB {name}")));
+    Ok(out.join(" "))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -102,6 +134,9 @@ async fn main() -> anyhow::Result<()> {
             timings.push(ready_after(service, port, started).await?);
             tokio::time::sleep(IDLE).await;
             rss = rss_kib(child.0.id())?;
+            if std::env::var_os("FOOTPRINT_DETAIL").is_some() {
+                eprintln!("{service}: {}", resident_detail(child.0.id())?);
+            }
         }
         println!(
             "| {service} | {:.0} | {:.0} | {:.1} |",
