@@ -83,6 +83,9 @@ pub struct GatewayConfig {
     pub cors: CorsConfig,
     /// Serve the storefront (the embedded `web/`) at `/`.
     pub storefront: bool,
+    /// How many single-threaded runtimes serve requests; 0 for one per
+    /// core.
+    pub workers: usize,
 }
 
 impl Default for GatewayConfig {
@@ -102,6 +105,17 @@ impl Default for GatewayConfig {
             json: JsonConfig::default(),
             cors: CorsConfig::default(),
             storefront: true,
+            workers: 0,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// [`Self::workers`], with 0 resolved to the cores this process may use.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
         }
     }
 }

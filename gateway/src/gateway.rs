@@ -21,6 +21,7 @@ use crate::{
     router::Router,
     storefront,
     upstream::{Mesh, UpstreamChannel, UpstreamError, Upstreams},
+    workers::Workers,
 };
 
 /// Paths the edge answers itself; a binding on one of them is shadowed.
@@ -129,6 +130,16 @@ impl Gateway {
     /// or options is reported here. Call it inside a Tokio runtime: the
     /// (lazy) upstream channels spawn workers.
     pub fn build(config: &GatewayConfig, mesh: &MeshConfig) -> Result<Self, StartupError> {
+        Self::build_on(config, mesh, &Workers::single())
+    }
+
+    /// [`Self::build`] for a gateway whose requests run on `workers`: each
+    /// worker gets its own connections to every upstream.
+    pub fn build_on(
+        config: &GatewayConfig,
+        mesh: &MeshConfig,
+        workers: &Workers,
+    ) -> Result<Self, StartupError> {
         let pool = descriptors::load(config.descriptor_set.as_deref())?;
         let bindings = binding::read_bindings(&pool)?;
         if bindings.is_empty() {
@@ -193,6 +204,7 @@ impl Gateway {
             &services,
             config.descriptor_set.is_none(),
             &client,
+            workers,
         )?;
         let json = Arc::new(Json::new(&config.json, &pool));
         let cors = Cors::new(&config.cors).map_err(StartupError::Cors)?;

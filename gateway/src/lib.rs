@@ -27,6 +27,7 @@ mod server;
 pub mod storefront;
 pub mod template;
 pub mod upstream;
+pub mod workers;
 
 use std::{future::Future, sync::Arc};
 
@@ -58,7 +59,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
-    let gateway = Arc::new(Gateway::build(&config.gateway, &config.mesh)?);
+    let workers = workers::Workers::start(config.gateway.worker_count()).map_err(Error::Serve)?;
+    let gateway = Arc::new(Gateway::build_on(&config.gateway, &config.mesh, &workers)?);
     for route in gateway.routes() {
         tracing::debug!(
             method = route.method,
@@ -83,7 +85,7 @@ pub async fn run(
         }
         None => None,
     };
-    server::serve(gateway, listener, shutdown).await?;
+    server::serve(gateway, &workers, listener, shutdown).await?;
     Ok(())
 }
 

@@ -6,10 +6,10 @@
 use bazaar_gateway::cli::Cli;
 use clap::Parser as _;
 
-// One thread: on a small box the multi-thread scheduler's cross-thread
-// wake-ups (futex, eventfd) cost more CPU per request than the second
-// worker gains; the load client and the upstream use the other core
-// (bench/gateway/RESULTS.md, 2026-12-04).
+// A current-thread runtime: the acceptor and worker 0; `gateway.workers`
+// adds one more single-threaded runtime per core (see `workers`), as the
+// multi-thread scheduler's cross-thread wake-ups (futex, eventfd) cost more
+// CPU per request on a small box (bench/gateway/RESULTS.md, 2026-12-04).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let config = Cli::parse().load()?;

@@ -8,14 +8,18 @@ use std::{convert::Infallible, future::Future, sync::Arc, time::Duration};
 use hyper::service::service_fn;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto, graceful::GracefulShutdown},
+    server::{
+        conn::auto,
+        graceful::{GracefulShutdown, Watcher},
+    },
 };
 use tokio::net::TcpListener;
 
-use crate::gateway::Gateway;
+use crate::{gateway::Gateway, workers::Workers};
 
 pub async fn serve(
     gateway: Arc<Gateway>,
+    workers: &Workers,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
@@ -26,9 +30,13 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .map_or_else(|_| "?".to_owned(), |a| a.to_string());
-    tracing::info!(%addr, routes = gateway.routes.len(), "REST gateway listening");
+    tracing::info!(%addr, routes = gateway.routes.len(), workers = workers.len(), "REST gateway listening");
 
-    let _anchor = AbortOnDrop(tokio::spawn(timer_anchor()));
+    // Each worker's own, on its own runtime.
+    let _anchors: Vec<AbortOnDrop> = workers
+        .each(|| Ok::<_, Infallible>(AbortOnDrop(tokio::spawn(timer_anchor()))))
+        .unwrap_or_default();
+    let mut next_worker = 0usize;
     tokio::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
@@ -37,22 +45,29 @@ pub async fn serve(
         };
         // Small JSON answers must not wait for Nagle.
         let _ = stream.set_nodelay(true);
-        let gateway = Arc::clone(&gateway);
-        let peer = crate::metadata::peer(remote);
-        let service = service_fn(move |request| {
-            let gateway = Arc::clone(&gateway);
-            let peer = peer.clone();
-            async move { Ok::<_, Infallible>(gateway.handle(request, peer.as_ref()).await) }
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
-            }
-        });
+        let connection = Connection {
+            gateway: Arc::clone(&gateway),
+            builder: builder.clone(),
+            watcher: graceful.watcher(),
+            peer: crate::metadata::peer(remote),
+        };
+        // Round robin: the connections of a keep-alive load spread evenly.
+        let worker = next_worker % workers.len();
+        next_worker = next_worker.wrapping_add(1);
+        if worker == 0 {
+            tokio::spawn(connection.serve(stream));
+            continue;
+        }
+        // Moved to the worker's reactor: deregistered here, registered there.
+        match stream.into_std() {
+            Ok(stream) => workers.spawn_on(worker, async move {
+                match tokio::net::TcpStream::from_std(stream) {
+                    Ok(stream) => connection.serve(stream).await,
+                    Err(error) => tracing::debug!(%error, "cannot take over a connection"),
+                }
+            }),
+            Err(error) => tracing::debug!(%error, "cannot hand a connection over"),
+        }
     }
 
     drop(listener);
@@ -65,6 +80,36 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// One accepted connection, served on whichever worker runs it.
+struct Connection {
+    gateway: Arc<Gateway>,
+    builder: auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    peer: Option<http::HeaderValue>,
+}
+
+impl Connection {
+    async fn serve(self, stream: tokio::net::TcpStream) {
+        let Self {
+            gateway,
+            builder,
+            watcher,
+            peer,
+        } = self;
+        let service = service_fn(move |request| {
+            let gateway = Arc::clone(&gateway);
+            let peer = peer.clone();
+            async move { Ok::<_, Infallible>(gateway.handle(request, peer.as_ref()).await) }
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        if let Err(error) = watcher.watch(connection).await {
+            tracing::debug!(%error, "connection ended with an error");
+        }
+    }
 }
 
 /// How often the timer anchor wakes: shorter than any per-request deadline

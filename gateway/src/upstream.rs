@@ -29,7 +29,10 @@ use tonic_health::pb::{
 };
 use tower::{BoxError, Layer as _, ServiceExt as _, util::BoxCloneSyncService};
 
-use crate::config::{BAZAAR_DEFAULT_ROUTES, GatewayConfig, WORKLOAD};
+use crate::{
+    config::{BAZAAR_DEFAULT_ROUTES, GatewayConfig, WORKLOAD},
+    workers::{PerWorker, Workers},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -92,7 +95,7 @@ where
 
 /// A plain channel with the client metrics and span of every call (the
 /// mesh stack has them inside).
-fn observed(channel: Channel, client: &ClientMetrics) -> UpstreamChannel {
+fn observed(channel: PerWorker<Channel>, client: &ClientMetrics) -> UpstreamChannel {
     boxed(
         ObserveLayer::new(client.grpc.clone())
             .layer(channel)
@@ -159,6 +162,7 @@ impl Upstreams {
         services: &[String],
         bazaar_defaults: bool,
         client: &ClientMetrics,
+        workers: &Workers,
     ) -> Result<Self, UpstreamError> {
         let mut routes = BTreeMap::new();
         for route in &config.routes {
@@ -207,7 +211,7 @@ impl Upstreams {
             let index = match existing {
                 Some(index) => index,
                 None => {
-                    let target = Target::new(config, mesh, url, workload, client)?;
+                    let target = Target::new(config, mesh, url, workload, client, workers)?;
                     upstreams.targets.push(target);
                     upstreams.targets.len() - 1
                 }
@@ -289,21 +293,24 @@ impl Target {
         url: String,
         workload: Option<String>,
         client: &ClientMetrics,
+        workers: &Workers,
     ) -> Result<Self, UpstreamError> {
         let policy = workload
             .as_deref()
             .and_then(|w| Some((w, mesh.policy.services.get(w)?)));
         let Some((name, policy)) = policy else {
-            // Outside the policy (sidecar mode only): a plain channel.
-            let plain = channel(&ClientConfig {
+            // Outside the policy (sidecar mode only): plain channels.
+            let client_config = ClientConfig {
                 url: url.clone(),
                 connect_timeout: config.connect_timeout,
-            })?;
+            };
+            let health = channel(&client_config)?;
+            let plain = workers.each(|| channel(&client_config))?;
             return Ok(Self {
                 url,
                 workload,
-                channel: observed(plain.clone(), client),
-                health: plain,
+                channel: observed(PerWorker::new(plain), client),
+                health,
             });
         };
         let tls = match &mesh.credentials {
@@ -325,7 +332,9 @@ impl Target {
             metrics: Some(client.clone()),
         };
         Ok(Self {
-            channel: boxed(upstream.channel()?),
+            channel: boxed(
+                upstream.channel_over(PerWorker::new(workers.each(|| upstream.transport())?)),
+            ),
             health: upstream.transport()?,
             url,
             workload,

@@ -75,7 +75,11 @@ fn resident_detail(pid: u32) -> anyhow::Result<String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let mut out: Vec<String> = status
         .lines()
-        .filter(|l| ["RssAnon", "RssFile", "Threads"].iter().any(|k| l.starts_with(k)))
+        .filter(|l| {
+            ["RssAnon", "RssFile", "Threads"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect();
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))?;
@@ -95,7 +99,12 @@ fn resident_detail(pid: u32) -> anyhow::Result<String> {
         }
     }
     sizes.sort_unstable_by(|a, b| b.cmp(a));
-    out.extend(sizes.iter().take(6).map(|(kib, name)| format!("\n    {kib:>6} kB {name}")));
+    out.extend(
+        sizes
+            .iter()
+            .take(6)
+            .map(|(kib, name)| format!("\n    {kib:>6} kB {name}")),
+    );
     Ok(out.join(" "))
 }
 

@@ -161,7 +161,21 @@ pub struct Upstream {
 impl Upstream {
     /// A lazily connecting channel with the whole stack.
     pub fn channel(&self) -> Result<MeshChannel, ClientError> {
-        let channel = self.transport()?;
+        Ok(self.channel_over(self.transport()?))
+    }
+
+    /// The whole stack over `transport` (for example one HTTP/2 connection
+    /// per runtime of a caller running several; see [`Self::transport`]).
+    pub fn channel_over<T>(&self, channel: T) -> MeshChannel
+    where
+        T: tower::Service<http::Request<Body>, Response = http::Response<Body>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        T::Error: Into<BoxError>,
+        T::Future: Send + 'static,
+    {
         let policy = &self.policy;
         let counters = self.upstream_metrics();
         let stack = InFlightLimit::new(
@@ -173,14 +187,14 @@ impl Upstream {
         let stack = Breaker::new(stack, &self.name, &policy.circuit_breaker, &counters);
         let stack = RouteTimeout::new(stack, Arc::clone(policy));
         let stack = stack.map_err(CallError::unavailable_if_cut as fn(BoxError) -> CallError);
-        Ok(match &self.metrics {
+        match &self.metrics {
             Some(metrics) => BoxCloneSyncService::new(
                 ObserveLayer::new(metrics.grpc.clone())
                     .layer(stack)
                     .map_response(|response| response.map(Body::new)),
             ),
             None => BoxCloneSyncService::new(stack),
-        })
+        }
     }
 
     /// This upstream's resilience counters (unregistered without metrics).

@@ -242,3 +242,52 @@ async fn http2_without_tls_is_served_too() {
     let item: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(item["id"], "h2");
 }
+
+/// A TCP forwarder to `target` that counts the connections made through it.
+async fn counting_forwarder(
+    target: std::net::SocketAddr,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::{Arc, atomic::AtomicUsize};
+    let listener = bind().await;
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    (url, connections)
+}
+
+#[tokio::test]
+async fn connections_are_spread_over_the_workers_and_each_worker_has_its_own_upstream_connection() {
+    for workers in [1, 3] {
+        let upstream = serve_on(shapes_builder(), bind().await);
+        let (url, upstream_connections) = counting_forwarder(upstream.addr).await;
+        let gw = spawn_with(SHAPES_SET, |c| {
+            c.upstream = Some(url);
+            c.workers = workers;
+        })
+        .await;
+        // Each fetch is a new client connection: round robin gives each
+        // worker two of the six.
+        for n in 0..6 {
+            let answer = fetch(gw.url(&format!("/v1/echo/c{n}?text=hi"))).await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+            assert!(answer.text().contains("\"hi\""), "{}", answer.text());
+        }
+        assert_eq!(
+            upstream_connections.load(std::sync::atomic::Ordering::SeqCst),
+            workers,
+            "one HTTP/2 connection upstream per worker"
+        );
+        gw.stop().await.expect("stopped");
+    }
+}
