@@ -92,21 +92,34 @@ for c in $CONCURRENCY; do
 done
 
 # wrk: HTTP/1.1 keep-alive closed loop, WRK_CONNECTIONS connections, two
-# threads, after a 2 s warm-up; cpu/req from /proc/PID/stat as above.
+# threads, after a 2 s warm-up; cpu/req from /proc/PID/stat as above, for
+# the gateway, the upstream and wrk itself, and the whole machine's busy
+# time (/proc/stat) per request and as a share of all cores: when the box
+# is saturated, req/s is bounded by what the gateway, the upstream and the
+# load client spend together.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+box_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 wrk_row() { # LABEL URL PID
   wrk -t2 -c"$WRK_CONNECTIONS" -d2s "$2" >/dev/null
-  local before after out
+  local before after up_before up_after box_before box_after out
   before="$(cpu_ticks "$3")"
-  out="$(wrk -t2 -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" --latency "$2")"
+  up_before="$(cpu_ticks "$up_pid")"
+  box_before="$(box_ticks)"
+  out="$(/usr/bin/time -f 'wrk-cpu %U %S' wrk -t2 -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" --latency "$2" 2>&1)"
   after="$(cpu_ticks "$3")"
-  echo "$out" | awk -v label="$1" -v c="$WRK_CONNECTIONS" -v ticks="$((after - before))" -v tck="$tck" '
+  up_after="$(cpu_ticks "$up_pid")"
+  box_after="$(box_ticks)"
+  echo "$out" | awk -v label="$1" -v c="$WRK_CONNECTIONS" -v ticks="$((after - before))" -v tck="$tck" \
+      -v up="$((up_after - up_before))" -v box="$box_before $box_after" '
     / requests in / { n = $1 }
     /Requests\/sec/ { rps = $2 }
     /Non-2xx|Socket errors/ { err = err " " $0 }
     $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
-    END { printf "wrk %-24s c=%-3s requests=%-8s req/s=%9.0f p50=%s p99=%s cpu/req=%.0fus%s\n",
-          label, c, n, rps, p50, p99, ticks / tck * 1e6 / n, err }'
+    $1 == "wrk-cpu" { wrk = $2 + $3 }
+    END { split(box, b, " "); busy = b[3] - b[1]; all = b[4] - b[2]
+          us = 1e6 / n
+          printf "wrk %-24s c=%-3s requests=%-8s req/s=%9.0f p50=%s p99=%s cpu/req=%.0fus upstream=%.0fus wrk=%.0fus machine=%.0fus busy=%.0f%%%s\n",
+          label, c, n, rps, p50, p99, ticks / tck * us, up / tck * us, wrk * us, busy / tck * us, 100 * busy / all, err }'
 }
 if [ -n "$WRK_CONNECTIONS" ] && command -v wrk >/dev/null; then
   wrk_row "bazaar-gateway" "http://$GATEWAY/v1/shelves/s1/books/b1" "$gw_pid"
