@@ -1,7 +1,7 @@
 //! Each service binary started cold on SQLite, in the mesh (mTLS with
 //! development certificates): time until its gRPC health says SERVING over
 //! mTLS, and resident memory after it has idled. Run after
-//! `cargo build --release --bins`.
+//! `cargo build --release --workspace --bins`.
 //!
 //! `cargo run --release -p bazaar-bench --bin footprint`; with
 //! `FOOTPRINT_DETAIL=1` also where each service's resident memory is (its
