@@ -17,34 +17,13 @@
 # Loopback only; bounded by REQUESTS (and each load run by a time limit).
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bazaar/target}"
 REQUESTS="${REQUESTS:-2000}"
 CONCURRENCY="${CONCURRENCY:-1}"
 UPSTREAM=127.0.0.1:18561
 GATEWAY=127.0.0.1:18090
+# shellcheck source=bench/gateway/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-cd "$root"
-cargo build -q --release -p bazaar-gateway --bin bazaar-gateway --example gateway_bench
-bin="$CARGO_TARGET_DIR/release"
-tool="$bin/examples/gateway_bench"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_for() { # URL TRIES
-  for _ in $(seq "$2"); do
-    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
-    sleep 0.2
-  done
-  echo "not ready: $1" >&2
-  return 1
-}
 load() { # N
   "$tool" load --mode http --target "http://$GATEWAY" --concurrency "$CONCURRENCY" \
     --warmup 0s --duration 120s --max-requests "$1" --label load >"$work/load.txt"
@@ -53,16 +32,14 @@ load() { # N
 gateway_args=(--listen "$GATEWAY" --mesh-mode sidecar --descriptor-set "$work/library.bin"
   --upstream "http://$UPSTREAM")
 
-"$tool" descriptor-set --out "$work/library.bin"
-"$tool" upstream --listen "$UPSTREAM" &
-pids+=($!)
+start_upstream "$UPSTREAM"
 
 # callgrind
 RUST_LOG=warn ${GATEWAY_ENV:-} valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" \
   "$bin/bazaar-gateway" "${gateway_args[@]}" >"$work/vg.log" 2>&1 &
 vg_pid=$!
 pids+=($vg_pid)
-wait_for "http://$GATEWAY/readyz" 300
+wait_for "http://$GATEWAY/readyz" 60
 load 200
 callgrind_control -z "$vg_pid" >/dev/null 2>&1
 load "$REQUESTS"
@@ -100,7 +77,7 @@ if [ -n "${KEEP_DUMP:-}" ]; then cp "$dump" "$KEEP_DUMP"; fi
 RUST_LOG=warn ${GATEWAY_ENV:-} "$bin/bazaar-gateway" "${gateway_args[@]}" >"$work/gw.log" 2>&1 &
 gw_pid=$!
 pids+=($gw_pid)
-wait_for "http://$GATEWAY/readyz" 100
+wait_for "http://$GATEWAY/readyz" 20
 load 200
 strace -c -f -q -p "$gw_pid" -o "$work/strace.txt" &
 st_pid=$!

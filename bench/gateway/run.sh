@@ -12,9 +12,6 @@
 # MAX_REQUESTS, whichever comes first. Loopback only.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-here="$root/bench/gateway"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bazaar/target}"
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 MAX_REQUESTS="${MAX_REQUESTS:-2000000}"
@@ -26,33 +23,11 @@ BARE=127.0.0.1:18552
 WRK_CONNECTIONS="${WRK_CONNECTIONS-50}"
 WRK_DURATION="${WRK_DURATION:-10s}"
 
-cd "$root"
-cargo build -q --release -p bazaar-gateway --bin bazaar-gateway --example gateway_bench
-bin="$CARGO_TARGET_DIR/release"
-tool="$bin/examples/gateway_bench"
+# shellcheck source=bench/gateway/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+here="$root/bench/gateway"
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_for() { # URL
-  for _ in $(seq 100); do
-    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  echo "not ready: $1" >&2
-  return 1
-}
-
-"$tool" descriptor-set --out "$work/library.bin"
-"$tool" upstream --listen "$UPSTREAM" &
-up_pid=$!
-pids+=($up_pid)
+start_upstream "$UPSTREAM"
 
 # The floor: a bare hyper HTTP/1.1 round trip on this machine.
 "$tool" bare --listen "$BARE" &
