@@ -224,6 +224,23 @@ const MOVE_ORDER: &str = "UPDATE orders SET state = $1, updated_at = $2, \
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
+/// A new order's row, in its first state; nothing if its key was used.
+const INSERT_ORDER: &str = "INSERT INTO orders (id, customer_id, idempotency_key, fingerprint, \
+     state, lease_until, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+     ON CONFLICT (customer_id, idempotency_key) DO NOTHING";
+
+/// Binds [`INSERT_ORDER`]'s seven parameters.
+fn bind_new_order<'q>(query: AnyQuery<'q>, order: &NewOrder<'q>, now: i64) -> AnyQuery<'q> {
+    query
+        .bind(order.id.to_string())
+        .bind(order.customer_id)
+        .bind(order.idempotency_key)
+        .bind(order.fingerprint)
+        .bind(SagaState::Reserving.as_str())
+        .bind(order.lease_until)
+        .bind(now)
+}
+
 /// Binds [`MOVE_ORDER`]'s nine parameters.
 fn bind_move<'q>(
     query: AnyQuery<'q>,
@@ -399,11 +416,7 @@ impl SqlOrderStore {
         now: i64,
     ) -> Result<Created, ServiceError> {
         let lines = order.items.len();
-        let mut statement = String::from(
-            "WITH o AS (INSERT INTO orders (id, customer_id, idempotency_key, fingerprint, state, \
-             lease_until, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-             ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING id)",
-        );
+        let mut statement = format!("WITH o AS ({INSERT_ORDER} RETURNING id)");
         let mut next = 8;
         if lines > 0 {
             statement.push_str(&format!(
@@ -417,15 +430,11 @@ impl SqlOrderStore {
             statement.push_str(&format!(", {}", outbox_part("o", next)));
         }
         statement.push_str(" SELECT COUNT(*) AS n FROM o");
-        let mut insert = sqlx::query(&statement)
-            .persistent(db::prepare_rows(lines))
-            .bind(order.id.to_string())
-            .bind(order.customer_id)
-            .bind(order.idempotency_key)
-            .bind(order.fingerprint)
-            .bind(SagaState::Reserving.as_str())
-            .bind(order.lease_until)
-            .bind(now);
+        let mut insert = bind_new_order(
+            sqlx::query(&statement).persistent(db::prepare_rows(lines)),
+            order,
+            now,
+        );
         for (position, (product_id, quantity)) in order.items.iter().enumerate() {
             insert = insert
                 .bind(i32::try_from(position).map_err(ServiceError::internal)?)
@@ -536,21 +545,10 @@ impl OrderStore for SqlOrderStore {
             return self.create_in_one(&order, created, event, now).await;
         }
         let mut tx = self.db.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO orders (id, customer_id, idempotency_key, fingerprint, state, lease_until, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-             ON CONFLICT (customer_id, idempotency_key) DO NOTHING",
-        )
-        .bind(order.id.to_string())
-        .bind(order.customer_id)
-        .bind(order.idempotency_key)
-        .bind(order.fingerprint)
-        .bind(SagaState::Reserving.as_str())
-        .bind(order.lease_until)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        let inserted = bind_new_order(sqlx::query(INSERT_ORDER), &order, now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
             == 1;
         if !inserted {
             // The key was used before: that order is the answer.
