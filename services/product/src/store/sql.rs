@@ -208,7 +208,12 @@ async fn load_reservation(
         .bind(order_id.as_str())
         .fetch_all(&mut *conn)
         .await?;
-    Ok(Some(Reservation {
+    reservation_of(row, items).map(Some)
+}
+
+/// A reservation from its stored row and its items' rows.
+fn reservation_of(row: ReservationRow, items: Vec<ReservedItemRow>) -> StoreResult<Reservation> {
+    Ok(Reservation {
         order_id: stored("order id", OrderId::parse(row.order_id))?,
         items: items
             .into_iter()
@@ -217,7 +222,7 @@ async fn load_reservation(
         state: stored("reservation state", ReservationState::parse(&row.state))?,
         create_time: row.create_time,
         expire_time: row.expire_time,
-    }))
+    })
 }
 
 /// `NOT_FOUND` unless the order has a reservation.
@@ -824,16 +829,7 @@ impl SqlStore {
                 (header, items)
             }
         };
-        Ok(Some(Reservation {
-            order_id: stored("order id", OrderId::parse(header.order_id))?,
-            items: items
-                .into_iter()
-                .map(ReservedItem::try_from)
-                .collect::<StoreResult<_>>()?,
-            state: stored("reservation state", ReservationState::parse(&header.state))?,
-            create_time: header.create_time,
-            expire_time: header.expire_time,
-        }))
+        reservation_of(header, items).map(Some)
     }
 }
 
