@@ -20,8 +20,6 @@ const RPC_STATUS: &str = "google.rpc.Status";
 pub struct Json {
     direct: write::Options,
     de: DeserializeOptions,
-    proto_names: bool,
-    enums_as_numbers: bool,
     denies_unknown_fields: bool,
     pool: DescriptorPool,
     rpc_status: Option<MessageDescriptor>,
@@ -42,8 +40,6 @@ impl Json {
                 ser,
             },
             de: DeserializeOptions::new().deny_unknown_fields(!config.discard_unknown_fields),
-            proto_names,
-            enums_as_numbers: config.enums_as_numbers,
             denies_unknown_fields: !config.discard_unknown_fields,
             pool: pool.clone(),
             rpc_status: pool.get_message_by_name(RPC_STATUS),
@@ -52,11 +48,11 @@ impl Json {
 
     /// Whether JSON uses the `.proto` field names (else lowerCamelCase).
     pub fn proto_names(&self) -> bool {
-        self.proto_names
+        self.direct.proto_names
     }
 
     pub fn enums_as_numbers(&self) -> bool {
-        self.enums_as_numbers
+        self.direct.enum_numbers
     }
 
     /// Whether a request with a field its message lacks is refused (400).
@@ -65,7 +61,7 @@ impl Json {
     }
 
     pub fn field_name<'f>(&self, field: &'f FieldDescriptor) -> &'f str {
-        if self.proto_names {
+        if self.direct.proto_names {
             field.name()
         } else {
             field.json_name()
